@@ -1,0 +1,248 @@
+"""The wording of each part of the 通报, from facts and metrics to paragraphs and tables.
+
+Kept apart from ``model`` so the document types stay small and the Chinese text can be
+reviewed in one place. Every number printed here is read from ``Metrics``.
+"""
+
+from __future__ import annotations
+
+from duban.bulletin.facts import PeriodFacts
+from duban.bulletin.metrics import MISSING, STATUS_ORDER, LaggingItem, Metrics, StatusCounts, pct
+from duban.bulletin.model import Attachment, Block, Column, Figure, Paragraph, Run, Style, Table, cn_date
+from duban.bulletin.model import cn_number as cn
+from duban.domain import Item
+
+__all__ = [
+    "DEFAULT_NEXT_STEPS",
+    "attachments",
+    "item_label",
+    "next_steps",
+    "overview",
+    "preamble",
+    "problems",
+    "progress",
+]
+
+DEFAULT_NEXT_STEPS = (
+    "一是加快滞后任务推进。各牵头单位要对照附件2所列事项，逐项查找原因，明确整改措施和完成时限，确保按期完成。",
+    "二是压实报送责任。各责任单位要严格按照时间节点报送进展情况，做到内容真实、数据准确；"
+    "对迟报、漏报的单位，将在下期通报中继续予以说明。",
+    "三是强化协同配合。配合单位要主动对接牵头单位，及时报送所承担任务的推进情况，共同推动各项任务落地见效。",
+)
+
+
+def item_label(item: Item) -> str:
+    return f"任务{item.number}（{item.title}）" if item.number is not None else f"“{item.title}”"
+
+
+def _counts_text(c: StatusCounts, *, shares: bool, skip_zero: bool) -> str:
+    parts = []
+    for s in STATUS_ORDER:
+        n = c.counts[s]
+        if n == 0 and (skip_zero or s == "暂停"):
+            continue
+        name = "牵头单位未报送" if s == MISSING else s
+        parts.append(f"{name}{n}项" + (f"，占{c.share(s)}" if shares else ""))
+    return ("；" if shares else "、").join(parts)
+
+
+def preamble(facts: PeriodFacts) -> list[Block]:
+    plan = facts.catalogue.plan
+    cite = f"《{plan.title}》" + (f"（{plan.doc_number}）" if plan.doc_number else "")
+    office = facts.office_name or "领导小组办公室"
+    return [
+        Paragraph.of(
+            f"为推动{cite}各项任务落到实处，{office}组织各责任单位报送了{facts.period_label}"
+            f"任务推进情况（报送截止日期为{cn_date(facts.deadline)}），并对报送材料逐项汇总核对。"
+            f"现将截至{cn_date(facts.as_of)}的有关情况通报如下："
+        )
+    ]
+
+
+def _delta_text(m: Metrics) -> str | None:
+    ch = m.change
+    if ch is None:
+        return None
+    moves = [
+        f"{'牵头单位未报送' if s == MISSING else s}{'增加' if d > 0 else '减少'}{abs(d)}项"
+        for s, d in ch.delta.items()
+        if d
+    ]
+    text = f"与{ch.previous_label}相比，" + ("、".join(moves) if moves else "各类事项数量均持平")
+    if ch.newly_completed:
+        nums = [it.item for it in m.items if it.item.id in ch.newly_completed]
+        text += "（本期新完成：" + "、".join(item_label(i) for i in nums) + "）"
+    if ch.timeliness_previous is not None:
+        text += f"；按时报送率由上期的{ch.timeliness_previous * 100:.1f}%变为{m.timeliness * 100:.1f}%"
+    return text + "。"
+
+
+def overview(facts: PeriodFacts, m: Metrics) -> list[Block]:
+    c = m.overall
+    out: list[Block] = [
+        Paragraph.of("一、总体情况", Style.HEADING1),
+        Paragraph.of(f"本期纳入统计的工作任务共{c.total}项。其中，{_counts_text(c, shares=True, skip_zero=False)}。"),
+    ]
+    delta = _delta_text(m)
+    if delta:
+        out.append(Paragraph.of(delta))
+    parts = [f"“{g.key}、{g.title}”共{g.counts.total}项，{_counts_text(g.counts, shares=False, skip_zero=True)}"
+             for g in m.by_part]
+    if parts:
+        out.append(Paragraph.of("分部分看，" + "；".join(parts) + "。各部分、各章节的统计见附件3。"))
+    out.append(Figure("status_by_part", "图1 各部分任务状态"))
+    out.append(
+        Paragraph.of(
+            f"报送方面，{len(m.units)}个责任单位应报送{m.expected}项，按时报送{m.on_time}项，"
+            f"迟报{m.late}项，未报送{m.missing}项，按时报送率{pct(m.on_time, m.expected)}；"
+            f"{m.invalid}项报送存在不合格数据。各单位报送情况见附件1。"
+        )
+    )
+    return out
+
+
+def progress(facts: PeriodFacts, m: Metrics) -> list[Block]:
+    out: list[Block] = [Paragraph.of("二、主要进展", Style.HEADING1)]
+    for n, g in enumerate(m.by_part, start=1):
+        out.append(Paragraph.of(f"（{cn(n)}）{g.title}", Style.HEADING2))
+        quoted = 0
+        for it in m.items:
+            if it.item.part_key != g.key or not it.narrative or it.status == MISSING:
+                continue
+            quoted += 1
+            state = it.status + (f"，完成进度{it.progress:g}%" if it.progress is not None else "")
+            out.append(
+                Paragraph(
+                    (
+                        Run(f"{item_label(it.item)}。", bold=True),
+                        Run(f"{it.lead_unit}："),
+                        Run(f"{it.narrative.rstrip('。')}。（{state}）"),
+                    )
+                )
+            )
+        if not quoted:
+            out.append(Paragraph.of("本期牵头单位未报送该部分任务的进展情况。"))
+    return out
+
+
+def _lagging_phrase(lg: LaggingItem) -> str:
+    text = f"{item_label(lg.item)}，牵头单位{lg.lead_unit}，{'、'.join(lg.reasons)}"
+    if lg.problems:
+        text += f"，存在问题：{lg.problems.rstrip('。；;')}"
+    return text
+
+
+def problems(facts: PeriodFacts, m: Metrics) -> list[Block]:
+    out: list[Block] = [Paragraph.of("三、存在问题", Style.HEADING1)]
+    out.append(Paragraph.of("（一）部分任务推进滞后。", Style.HEADING2))
+    if m.lagging:
+        listed = "；".join(_lagging_phrase(lg) for lg in m.lagging)
+        out.append(Paragraph.of(f"本期有{len(m.lagging)}项任务需重点关注：{listed}。详见附件2。"))
+    else:
+        out.append(Paragraph.of("本期未发现滞后、暂停、连续两期无进展或进度倒退的任务。"))
+    out.append(Paragraph.of("（二）部分单位报送不及时。", Style.HEADING2))
+    late = [u for u in m.units if u.late]
+    missing = [u for u in m.units if u.missing]
+    if late or missing:
+        said = []
+        if late:
+            said.append(
+                f"迟报的单位{len(late)}个："
+                + "、".join(f"{u.unit}（迟报{u.late}项，最长逾期{u.late_days_max}个工作日）" for u in late)
+            )
+        if missing:
+            said.append(
+                f"截至统计日仍未报送的单位{len(missing)}个："
+                + "、".join(f"{u.unit}（未报送{u.missing}项）" for u in missing)
+            )
+        out.append(Paragraph.of("；".join(said) + "。"))
+    else:
+        out.append(Paragraph.of("本期各责任单位均按时报送。"))
+    out.append(Paragraph.of("（三）部分报送质量有待提高。", Style.HEADING2))
+    bad = [u for u in m.units if u.invalid]
+    if bad:
+        out.append(
+            Paragraph.of(
+                "以下单位报送内容存在无效数值，已逐项反馈相关单位："
+                + "、".join(f"{u.unit}（{u.invalid}项）" for u in bad)
+                + "。"
+            )
+        )
+    else:
+        out.append(Paragraph.of("本期报送数据均通过校验。"))
+    return out
+
+
+def next_steps(facts: PeriodFacts) -> list[Block]:
+    text = facts.next_steps_text
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()] if text else list(DEFAULT_NEXT_STEPS)
+    return [Paragraph.of("四、下一步工作", Style.HEADING1), *(Paragraph.of(ln) for ln in lines)]
+
+
+def _unit_table(m: Metrics) -> Table:
+    cols = (
+        Column("排名", "int", 10),
+        Column("单位", "text", 30),
+        Column("应报", "int", 11),
+        Column("按时报送", "int", 13),
+        Column("迟报", "int", 11),
+        Column("最长逾期(工作日)", "int", 17),
+        Column("未报", "int", 11),
+        Column("不合格", "int", 12),
+        Column("按时报送率", "pct", 16),
+        Column("评级", "stars", 25),
+    )
+    rows: list[tuple[object, ...]] = [
+        (u.rank, u.unit, u.expected, u.on_time, u.late, u.late_days_max, u.missing, u.invalid, u.timeliness,
+         u.stars)
+        for u in m.units
+    ]
+    worst = max((u.late_days_max for u in m.units), default=0)
+    rows.append(("", "合计", m.expected, m.on_time, m.late, worst, m.missing, m.invalid, m.timeliness, None))
+    return Table("units", cols, tuple(rows), bold_rows=(len(rows) - 1,))
+
+
+def _lagging_table(m: Metrics) -> Table:
+    cols = (
+        Column("序号", "int", 10),
+        Column("任务", "text", 40),
+        Column("牵头单位", "text", 24),
+        Column("状态", "text", 14),
+        Column("进度", "progress", 12),
+        Column("关注原因", "text", 24),
+        Column("存在问题", "text", 32),
+    )
+    rows = tuple(
+        (n, item_label(lg.item), lg.lead_unit, lg.status, lg.progress, "、".join(lg.reasons), lg.problems)
+        for n, lg in enumerate(m.lagging, start=1)
+    )
+    return Table("lagging", cols, rows)
+
+
+def _group_table(m: Metrics) -> Table:
+    cols = (Column("部分／章节", "text", 58), Column("合计", "int", 14)) + tuple(
+        Column(s, "int", 14) for s in STATUS_ORDER
+    )
+    rows: list[tuple[object, ...]] = []
+    bold: list[int] = []
+    for g in m.by_part:
+        bold.append(len(rows))
+        rows.append((g.part, g.counts.total, *(g.counts.counts[s] for s in STATUS_ORDER)))
+        for sec in m.by_section:
+            if sec.part == g.part and sec.key:
+                rows.append((sec.title, sec.counts.total, *(sec.counts.counts[s] for s in STATUS_ORDER)))
+    bold.append(len(rows))
+    rows.append(("合计", m.overall.total, *(m.overall.counts[s] for s in STATUS_ORDER)))
+    return Table("groups", cols, tuple(rows), bold_rows=tuple(bold))
+
+
+def attachments(facts: PeriodFacts, m: Metrics) -> list[Attachment]:
+    lag_blocks: tuple[Block, ...] = (_lagging_table(m),)
+    if not m.lagging:
+        lag_blocks = (Paragraph.of("本期无需重点关注的事项。"), *lag_blocks)
+    return [
+        Attachment(1, "units", "各单位报送情况表",
+                   (Figure("unit_timeliness", "图2 各单位按时报送率"), _unit_table(m))),
+        Attachment(2, "lagging", "需重点关注事项清单", lag_blocks),
+        Attachment(3, "groups", "各部分任务状态统计表", (_group_table(m),)),
+    ]

@@ -1,0 +1,141 @@
+"""The ledger (台账): one row per expected (item, unit) with what was reported and found.
+
+It is the working document of the operations team and the appendix of the bulletin, so
+its numbers come from the same reconciliation the status table uses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from sqlalchemy import select
+
+from duban.domain import Catalogue
+from duban.reconcile import Entry, expected_pairs
+from duban.store.db import Store
+from duban.store.models import FindingRow, SubmissionRow
+
+__all__ = ["LEDGER_COLUMNS", "ledger_rows", "period_findings", "safe_text", "write_ledger"]
+
+LEDGER_COLUMNS = [
+    "任务编码",
+    "序号",
+    "工作任务",
+    "所属部分",
+    "单位",
+    "角色",
+    "完成状态",
+    "完成进度(%)",
+    "本期进展情况",
+    "存在问题",
+    "下步计划",
+    "报送时间",
+    "逾期工作日",
+    "问题与提示",
+]
+STATUS_COLOURS = {
+    "已完成": "#C6EFCE",
+    "推进中": "#DDEBF7",
+    "滞后": "#FFC7CE",
+    "暂停": "#FCE4D6",
+    "未启动": "#EDEDED",
+    "未报送": "#FFEB9C",
+}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: Any) -> Any:
+    """Text that a spreadsheet would take for a formula is prefixed with an apostrophe-free quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def period_findings(store: Store, period: str) -> list[FindingRow]:
+    """Findings of the period from accepted (or quarantined) submissions and from reconciliation."""
+    q = (
+        select(FindingRow)
+        .outerjoin(SubmissionRow, SubmissionRow.id == FindingRow.submission_id)
+        .where(FindingRow.period == period)
+        .where((FindingRow.submission_id.is_(None)) | (SubmissionRow.state != "superseded"))
+        .order_by(FindingRow.id)
+    )
+    with store.session() as s:
+        return list(s.scalars(q))
+
+
+def ledger_rows(
+    catalogue: Catalogue,
+    entries: dict[tuple[str, str], Entry],
+    findings: list[FindingRow],
+    *,
+    deadline: date,
+    late_days: Any = None,
+) -> list[dict[str, Any]]:
+    """Rows keyed by LEDGER_COLUMNS; ``late_days(received_date) -> int`` counts working days late."""
+    notes: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
+    for f in findings:
+        notes[(f.unit, f.item_id)].append(f.message_zh)
+    items = {it.id: it for it in catalogue.items}
+    rows = []
+    for item_id, unit, role in expected_pairs(catalogue):
+        it = items[item_id]
+        e = entries.get((unit, item_id))
+        received = e.received_at.date() if e else None
+        late = late_days(received) if (late_days and received and received > deadline) else None
+        rows.append(
+            {
+                "任务编码": item_id,
+                "序号": it.number,
+                "工作任务": it.title,
+                "所属部分": it.part,
+                "单位": unit,
+                "角色": str(role),
+                "完成状态": (e.status or "未填") if e else "未报送",
+                "完成进度(%)": e.progress if e else None,
+                "本期进展情况": e.narrative if e else "",
+                "存在问题": e.problems if e else "",
+                "下步计划": e.next_steps if e else "",
+                "报送时间": e.received_at.strftime("%Y-%m-%d %H:%M") if e else "",
+                "逾期工作日": late,
+                "问题与提示": "；".join(notes.get((unit, item_id), [])),
+            }
+        )
+    return rows
+
+
+def write_ledger(rows: list[dict[str, Any]], path: Path, *, title: str = "台账") -> Path:
+    """An .xlsx with a frozen header, filters and rows coloured by status; formula-safe."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    ws = wb.add_worksheet(title[:31])
+    head = wb.add_format(
+        {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True, "border": 1}
+    )
+    fmts = {
+        k: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top", "border": 1})
+        for k, c in STATUS_COLOURS.items()
+    }
+    plain = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
+    widths = [10, 6, 30, 18, 14, 6, 10, 10, 40, 24, 24, 16, 10, 40]
+    for c, (name, w) in enumerate(zip(LEDGER_COLUMNS, widths, strict=True)):
+        ws.write_string(0, c, name, head)
+        ws.set_column(c, c, w)
+    for r, row in enumerate(rows, start=1):
+        fmt = fmts.get(row.get("完成状态", ""), plain)
+        for c, name in enumerate(LEDGER_COLUMNS):
+            v = row.get(name)
+            if v is None or v == "":
+                ws.write_blank(r, c, None, fmt)
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                ws.write_number(r, c, v, fmt)
+            else:
+                ws.write_string(r, c, str(v), fmt)  # write_string never makes a formula
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(len(rows), 1), len(LEDGER_COLUMNS) - 1)
+    wb.close()
+    return path

@@ -1,0 +1,57 @@
+"""Shared CLI plumbing: the context, output helpers, and turning errors into clear exits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from duban.errors import DubanError
+from duban_app.context import AppContext
+
+__all__ = ["console", "err", "fail", "print_json", "run", "table"]
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def run() -> Iterator[AppContext]:
+    """An AppContext for one command; known errors become a message and a non-zero exit."""
+    ctx = AppContext()
+    try:
+        yield ctx
+    except (DubanError, LookupError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    styles: Callable[[Sequence[Any]], str] | None = None,
+) -> None:
+    t = Table(title=title, show_lines=False)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r), style=styles(r) if styles else None)
+    console.print(t)
