@@ -55,7 +55,7 @@ def safe_text(value: Any) -> Any:
     return value
 
 
-def period_findings(store: Store, period: str) -> list[FindingRow]:
+def period_findings(store: Store, period: str, *, unit: str | None = None) -> list[FindingRow]:
     """Findings of the period from accepted (or quarantined) submissions and from reconciliation."""
     q = (
         select(FindingRow)
@@ -64,6 +64,8 @@ def period_findings(store: Store, period: str) -> list[FindingRow]:
         .where((FindingRow.submission_id.is_(None)) | (SubmissionRow.state != "superseded"))
         .order_by(FindingRow.id)
     )
+    if unit is not None:
+        q = q.where(FindingRow.unit == unit)
     with store.session() as s:
         return list(s.scalars(q))
 

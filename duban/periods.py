@@ -121,7 +121,7 @@ class WorkCalendar:
         self.rule_years_ahead = rule_years_ahead
 
     def year_source(self, year: int, *, for_day: date | None = None) -> str:
-        """"announced" or "rule" for a year; raises CalendarUnknown for a year nobody knows."""
+        """A whole year's source ("announced" or "rule"); CalendarUnknown for an unknown year."""
         lo, hi = self.announced_years
         if lo <= year <= hi:
             return SOURCE_ANNOUNCED

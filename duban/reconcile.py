@@ -73,13 +73,15 @@ def expected_pairs(catalogue: Catalogue) -> list[tuple[str, str, Role]]:
     return out
 
 
-def current_entries(store: Store, period: str) -> dict[tuple[str, str], Entry]:
-    """(unit, item id) → the entry from the latest-received accepted submission."""
+def current_entries(store: Store, period: str, *, unit: str | None = None) -> dict[tuple[str, str], Entry]:
+    """(unit, item id) → the entry from the latest-received accepted submission (of one unit if given)."""
     q = (
         select(SubmissionItemRow, SubmissionRow.received_at, SubmissionRow.source_ref)
         .join(SubmissionRow, SubmissionRow.id == SubmissionItemRow.submission_id)
         .where(SubmissionRow.state == "accepted", SubmissionItemRow.period == period)
     )
+    if unit is not None:
+        q = q.where(SubmissionItemRow.unit == unit)
     out: dict[tuple[str, str], Entry] = {}
     with store.session() as s:
         for it, received_at, ref in s.execute(q):

@@ -10,6 +10,7 @@ argument or the settings only when logging in and is never logged or shown in ``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -140,10 +141,8 @@ class SmtpSender:
         try:
             conn.quit()
         except Exception:
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
 
     def open(self) -> SmtpSender:
         if self._conn is None:
@@ -218,7 +217,9 @@ class SmtpSender:
                 continue
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
-                raise SmtpPermanentError(f"SMTP login refused for user {self.user!r}: {exc.smtp_code}") from exc
+                raise SmtpPermanentError(
+                    f"SMTP login refused for user {self.user!r}: {exc.smtp_code}"
+                ) from exc
             except smtplib.SMTPNotSupportedError as exc:
                 self.close()
                 refused.update({r: f"553 {exc}" for r in pending})
@@ -248,7 +249,9 @@ class SmtpSender:
                 break
             last_error = "; ".join(f"{r}: {why}" for r, why in transient.items())
         if pending and accepted:  # delivered to some; the rest gave up transiently
-            refused.update({r: f"{transient.get(r, last_error)} (gave up after {attempts} tries)" for r in pending})
+            refused.update(
+                {r: f"{transient.get(r, last_error)} (gave up after {attempts} tries)" for r in pending}
+            )
         elif pending:  # nobody has it yet: leave the whole message for the next run
             raise SmtpTransientError(f"gave up after {attempts} tries: {last_error}")
         return SendResult(accepted=accepted, refused=refused)

@@ -35,7 +35,9 @@ def item_label(item: Item) -> str:
     return f"任务{item.number}（{item.title}）" if item.number is not None else f"“{item.title}”"
 
 
-def _counts_text(c: StatusCounts, *, shares: bool, skip_zero: bool) -> str:
+def _counts_text(c: StatusCounts, *, shares: bool = False) -> str:
+    """Overall (with shares) lists every bucket but an empty 暂停; per part only non-empty ones."""
+    skip_zero = not shares
     parts = []
     for s in STATUS_ORDER:
         n = c.counts[s]
@@ -81,13 +83,12 @@ def overview(facts: PeriodFacts, m: Metrics) -> list[Block]:
     c = m.overall
     out: list[Block] = [
         Paragraph.of("一、总体情况", Style.HEADING1),
-        Paragraph.of(f"本期纳入统计的工作任务共{c.total}项。其中，{_counts_text(c, shares=True, skip_zero=False)}。"),
+        Paragraph.of(f"本期纳入统计的工作任务共{c.total}项。其中，{_counts_text(c, shares=True)}。"),
     ]
     delta = _delta_text(m)
     if delta:
         out.append(Paragraph.of(delta))
-    parts = [f"“{g.key}、{g.title}”共{g.counts.total}项，{_counts_text(g.counts, shares=False, skip_zero=True)}"
-             for g in m.by_part]
+    parts = [f"“{g.key}、{g.title}”共{g.counts.total}项，{_counts_text(g.counts)}" for g in m.by_part]
     if parts:
         out.append(Paragraph.of("分部分看，" + "；".join(parts) + "。各部分、各章节的统计见附件3。"))
     out.append(Figure("status_by_part", "图1 各部分任务状态"))
@@ -193,8 +194,18 @@ def _unit_table(m: Metrics) -> Table:
         Column("评级", "stars", 25),
     )
     rows: list[tuple[object, ...]] = [
-        (u.rank, u.unit, u.expected, u.on_time, u.late, u.late_days_max, u.missing, u.invalid, u.timeliness,
-         u.stars)
+        (
+            u.rank,
+            u.unit,
+            u.expected,
+            u.on_time,
+            u.late,
+            u.late_days_max,
+            u.missing,
+            u.invalid,
+            u.timeliness,
+            u.stars,
+        )
         for u in m.units
     ]
     worst = max((u.late_days_max for u in m.units), default=0)
@@ -220,8 +231,10 @@ def _lagging_table(m: Metrics) -> Table:
 
 
 def _group_table(m: Metrics) -> Table:
-    cols = (Column("部分／章节", "text", 58), Column("合计", "int", 14)) + tuple(
-        Column(s, "int", 14) for s in STATUS_ORDER
+    cols = (
+        Column("部分／章节", "text", 58),
+        Column("合计", "int", 14),
+        *(Column(s, "int", 14) for s in STATUS_ORDER),
     )
     rows: list[tuple[object, ...]] = []
     bold: list[int] = []
@@ -241,8 +254,12 @@ def attachments(facts: PeriodFacts, m: Metrics) -> list[Attachment]:
     if not m.lagging:
         lag_blocks = (Paragraph.of("本期无需重点关注的事项。"), *lag_blocks)
     return [
-        Attachment(1, "units", "各单位报送情况表",
-                   (Figure("unit_timeliness", "图2 各单位按时报送率"), _unit_table(m))),
+        Attachment(
+            1,
+            "units",
+            "各单位报送情况表",
+            (Figure("unit_timeliness", "图2 各单位按时报送率"), _unit_table(m)),
+        ),
         Attachment(2, "lagging", "需重点关注事项清单", lag_blocks),
         Attachment(3, "groups", "各部分任务状态统计表", (_group_table(m),)),
     ]

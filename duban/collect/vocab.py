@@ -96,7 +96,7 @@ def normalise_status(value: Any) -> str | None:
     return canon
 
 
-_DIGITS_ZH = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_DIGITS_ZH = {**dict(zip("零一二三四五六七八九", range(10), strict=True)), "两": 2}
 _WORDS = {"一半": 50.0, "过半": 50.0, "半": 50.0, "全部": 100.0, "十成": 100.0}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _HEDGES = re.compile(r"^(?:约|大约|大概|接近|近|已达|已完成|完成)|(?:左右|以上|上下|多)$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from duban_app.cli import bulletin, collection, cycle, notices
 from duban_app.cli.catalogue import catalogue_app, units_app
 from duban_app.cli.common import console, run
 
@@ -30,21 +31,8 @@ def db_upgrade() -> None:
         console.print(f"store at {ctx.settings.db_url} is up to date")
 
 
-def _register_optional() -> None:
-    """Sub-commands whose modules land separately register themselves here."""
-    import importlib
-
-    for name in ("collection", "cycle", "notices", "bulletin"):
-        try:
-            mod = importlib.import_module(f"duban_app.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"duban_app.cli.{name}":
-                raise
-            continue
-        mod.register(app)
-
-
-_register_optional()
+for module in (collection, cycle, notices, bulletin):
+    module.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,323 @@
+"""Find the report table in a grid of cells and turn it into a ``SheetTable``.
+
+Units return sheets with titles, ``填报单位：`` lines, merged and two-row headers, renamed
+columns and footers. Detection works on plain grids (lists of rows) so that every reader —
+calamine for workbooks, the csv module for text — shares it, and so it can be tested without
+files. It looks at the first rows only (``SCAN_ROWS``) and walks the body once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from duban.domain import FIELDS, SheetTable, SubmissionRow
+
+from .headers import HeaderMatch, match_header
+from .hints import find_period, find_unit
+
+__all__ = [
+    "EXCEL_ERRORS",
+    "META_SHEET",
+    "SCAN_ROWS",
+    "Header",
+    "RawSheet",
+    "find_header",
+    "read_meta",
+    "table_from_sheet",
+]
+
+SCAN_ROWS = 30  # the header is looked for in this many rows from the top of the data
+BLANK_RUN_END = 5  # this many fully blank rows end the table
+META_SHEET = "_duban"  # the template's hidden key/value sheet
+EXCEL_ERRORS = frozenset(
+    {"#N/A", "#DIV/0!", "#REF!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+     "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"}
+)  # fmt: skip
+#: fields of which a header row must hold at least one: what identifies or reports a task.
+_KEY_FIELDS = frozenset({"title", "item_id", "number", "narrative", "status"})
+_FOOTER = re.compile(
+    r"^(?:合\s*计|总\s*计|填报说明|填表说明|制表人|制表|审核人|审核|审批人|复核人|负责人|单位负责人|"
+    r"分管领导|填报人|填表人|联系人|联系电话|说明|注|备注|附注)\s*(?:[:：]|$)"
+    r"|^(?:合\s*计|总\s*计|填报说明|填表说明)"
+)
+_MAX_NOTES = 5
+
+
+@dataclass
+class RawSheet:
+    """A sheet as a reader produced it: rows of raw values and where they sit in the sheet."""
+
+    name: str
+    rows: list[list[Any]]
+    first_row: int = 1  # 1-based sheet row of rows[0]
+    first_col: int = 1  # 1-based sheet column of rows[i][0]
+    merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = ()  # 0-based sheet (row, col) corners
+    hidden: bool = False
+
+
+@dataclass
+class Header:
+    """Where the header is (0-based grid rows) and which grid column holds which field."""
+
+    top: int
+    bottom: int  # == top for a one-row header
+    columns: dict[str, int]
+    headings: dict[str, str]
+    unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _col_name(col: int) -> str:
+    name = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def _fill_merged(sheet: RawSheet) -> int:
+    """Copy each merged range's top-left value into the cells it covers (as the eye reads them)."""
+    rows, r0, c0 = sheet.rows, sheet.first_row - 1, sheet.first_col - 1
+    filled = 0
+    for (top, left), (bottom, right) in sheet.merged:
+        top, bottom, left, right = top - r0, bottom - r0, left - c0, right - c0
+        if top < 0 or left < 0 or top >= len(rows) or left >= len(rows[top]):
+            continue
+        value = rows[top][left]
+        if _empty(value):
+            continue
+        for r in range(top, min(bottom, len(rows) - 1) + 1):
+            row = rows[r]
+            for c in range(left, min(right, len(row) - 1) + 1):
+                if row[c] == "" or row[c] is None:
+                    row[c] = value
+        filled += 1
+    return filled
+
+
+def _resolve(matches: dict[int, HeaderMatch], texts: dict[int, str]) -> Header:
+    """Pick one column per field: a synonym beats a keyword, then the leftmost wins."""
+    by_field: dict[str, list[int]] = {}
+    for col in sorted(matches):
+        by_field.setdefault(matches[col].field, []).append(col)
+    notes: list[str] = []
+    # 完成情况 means the narrative unless a real narrative column exists; then maybe the status.
+    narr = by_field.get("narrative", [])
+    ambiguous = [c for c in narr if matches[c].ambiguous]
+    if ambiguous and len(ambiguous) < len(narr):
+        for col in ambiguous:
+            narr.remove(col)
+            if "status" not in by_field:
+                by_field["status"] = [col]
+                notes.append(f"column {texts[col]} read as the status (a narrative column exists)")
+    columns: dict[str, int] = {}
+    for fld, cols in by_field.items():
+        if not cols:
+            continue
+        best = min(cols, key=lambda c: (not matches[c].exact, c))
+        columns[fld] = best
+        for col in cols:
+            if col != best:
+                notes.append(f"column {_col_name(col)} '{texts[col]}' also looks like {FIELDS[fld]}; ignored")
+    headings = {fld: texts[col] for fld, col in columns.items()}
+    return Header(top=0, bottom=0, columns=columns, headings=headings, notes=notes)
+
+
+def _qualifies(fields: set[str] | dict[str, int]) -> bool:
+    return len(fields) >= 2 and any(f in _KEY_FIELDS for f in fields)
+
+
+def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
+    """The header among the first ``scan`` rows: the row (or pair of rows) naming most fields.
+
+    A pair is used when the rows together name more fields than either alone: an upper row
+    of group labels (完成情况 over 完成状态 | 完成进度) or labels merged down over two rows.
+    """
+    limit = min(scan, len(rows))
+    row_matches: list[dict[int, HeaderMatch]] = []
+    for r in range(limit):
+        found: dict[int, HeaderMatch] = {}
+        for c, value in enumerate(rows[r]):
+            if isinstance(value, str):
+                m = match_header(value)
+                if m is not None:
+                    found[c] = m
+        row_matches.append(found)
+
+    best: tuple[tuple[int, int, int], int, int, dict[int, HeaderMatch], dict[int, str]] | None = None
+    for r in range(limit):
+        single = row_matches[r]
+        if len(single) >= 2:
+            fields = {m.field for m in single.values()}
+            if _qualifies(fields):
+                key = (len(fields), 1, -r)
+                if best is None or key > best[0]:
+                    best = (key, r, r, single, {c: _text(rows[r][c]) for c in single})
+        if r + 1 < limit and single and row_matches[r + 1]:
+            pair, texts = _pair(rows[r], rows[r + 1], row_matches[r + 1])
+            fields = {m.field for m in pair.values()}
+            alone = max(len({m.field for m in single.values()}), len({m.field for m in row_matches[r + 1].values()}))
+            if _qualifies(fields) and len(fields) > alone:
+                key = (len(fields), 0, -r)
+                if best is None or key > best[0]:
+                    best = (key, r, r + 1, pair, texts)
+    if best is None:
+        return None
+    _, top, bottom, matches, texts = best
+    header = _resolve(matches, texts)
+    header.top, header.bottom = top, bottom
+    if bottom > top:
+        header.notes.insert(0, f"two-row header (rows {top + 1}–{bottom + 1} of the table area)")
+    used = set(header.columns.values())
+    for r in range(top, bottom + 1):
+        for c, value in enumerate(rows[r]):
+            if c not in used and c not in matches and not _empty(value):
+                text = _text(value)
+                if text not in header.unknown and (bottom == top or r == bottom or _empty(_cell(rows[bottom], c))):
+                    header.unknown.append(text)
+    return header
+
+
+def _cell(row: list[Any], c: int) -> Any:
+    return row[c] if c < len(row) else None
+
+
+def _pair(
+    upper: list[Any], lower: list[Any], lower_matches: dict[int, HeaderMatch]
+) -> tuple[dict[int, HeaderMatch], dict[int, str]]:
+    """Per column: the lower label if there is one (or upper+lower together), else the upper."""
+    matches: dict[int, HeaderMatch] = {}
+    texts: dict[int, str] = {}
+    for c in range(max(len(upper), len(lower))):
+        up, low = _cell(upper, c), _cell(lower, c)
+        if not _empty(low):
+            m = lower_matches.get(c)
+            text = _text(low)
+            if m is None and isinstance(up, str) and not _empty(up) and up.strip() != text:
+                text = up.strip() + text
+                m = match_header(text)
+        else:
+            m = match_header(up)
+            text = _text(up)
+        if m is not None:
+            matches[c], texts[c] = m, text
+    return matches, texts
+
+
+def read_meta(rows: list[list[Any]]) -> dict[str, str]:
+    """The template's key/value pairs (columns A:B of the ``_duban`` sheet) as strings."""
+    meta: dict[str, str] = {}
+    for row in rows:
+        if len(row) < 2 or _empty(row[0]):
+            continue
+        key, value = _text(row[0]), row[1]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        meta[key] = _text(value)
+    return meta
+
+
+def table_from_sheet(
+    sheet: RawSheet,
+    *,
+    source: str,
+    file_name: str = "",
+    meta: dict[str, str] | None = None,
+) -> SheetTable | None:
+    """The sheet's report table, or None when no row looks like a report header."""
+    filled = _fill_merged(sheet) if sheet.merged else 0
+    rows = sheet.rows
+    header = find_header(rows)
+    if header is None:
+        return None
+    meta = dict(meta or {})
+    notes = list(header.notes)
+    if filled:
+        notes.append(f"{filled} merged cell range(s) read as filled with their value")
+    if header.unknown:
+        notes.append("unknown headers ignored: " + ", ".join(header.unknown))
+    above = rows[: header.top]
+    unit_hint = find_unit(above)
+    line_period = find_period(*(_text(v) for row in above for v in row if isinstance(v, str)))
+    period_hint = find_period(meta.get("period"), line_period, sheet.name, file_name)
+    if meta.get("period") and line_period and period_hint != line_period:
+        notes.append(f"period {line_period} written above the table differs from the template's {period_hint}")
+    body, ends = _body(rows, header, sheet.first_row)
+    notes.extend(ends)
+    return SheetTable(
+        source=source,
+        sheet=sheet.name,
+        header_row=sheet.first_row + header.top,
+        columns=header.headings,
+        rows=body,
+        meta=meta,
+        unit_hint=unit_hint,
+        period_hint=period_hint,
+        notes=notes,
+    )
+
+
+def _body(rows: list[list[Any]], header: Header, first_row: int) -> tuple[list[SubmissionRow], list[str]]:
+    """The data rows under the header, up to a blank run or a footer; blank rows skipped."""
+    cols = sorted(header.columns.items(), key=lambda kv: kv[1])
+    out: list[SubmissionRow] = []
+    errors: list[str] = []
+    notes: list[str] = []
+    blank = 0
+    end: int | None = None
+    footer = False
+    for i in range(header.bottom + 1, len(rows)):
+        row = rows[i]
+        first = next((v for v in row if v != "" and v is not None), None)
+        if first is None or (isinstance(first, str) and not any(_text(v) for v in row)):
+            blank += 1
+            if blank >= BLANK_RUN_END:
+                end = i
+                break
+            continue
+        blank = 0
+        if isinstance(first, str) and _FOOTER.match(first.strip()):
+            end, footer = i, True
+            notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
+            break
+        values: dict[str, Any] = {}
+        filled = False
+        n = len(row)
+        for fld, c in cols:
+            v = row[c] if c < n else None
+            if type(v) is str:
+                v = v.strip()
+                if not v:
+                    v = None
+                elif v[0] == "#" and v in EXCEL_ERRORS:
+                    errors.append(f"{_col_name(c)}{first_row + i} {v}")
+                    v = None
+            elif v == "":
+                v = None
+            if v is not None:
+                filled = True
+            values[fld] = v
+        if filled:
+            out.append(SubmissionRow(row=first_row + i, values=values))
+    if errors:
+        more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
+        notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)
+    if end is not None:
+        left = sum(1 for row in rows[end:] if any(not _empty(v) for v in row))
+        if left and not footer:
+            notes.append(f"table ends at a run of {BLANK_RUN_END} blank rows before row {first_row + end}")
+        if left:
+            notes.append(f"{left} non-empty row(s) below the end of the table ignored")
+    return out, notes

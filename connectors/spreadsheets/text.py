@@ -1,0 +1,189 @@
+"""Text tables: CSV/TSV in whatever encoding a unit's PC wrote, and HTML saved as ``.xls``.
+
+Excel on a zh-CN Windows writes "CSV (逗号分隔)" in GBK, "CSV UTF-8" with a BOM and "Unicode
+text" as UTF-16 with tabs; old reporting systems export HTML tables named ``.xls``. Each is
+decoded and split into a grid for ``layout``. Undecodable or binary content is refused
+rather than read as mojibake.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from html.parser import HTMLParser
+
+from duban.errors import SubmissionUnreadable
+
+from .layout import RawSheet
+
+__all__ = ["decode_text", "looks_binary", "read_delimited", "read_html"]
+
+_ODD = re.compile(
+    r"[^\x09\x0a\x0d\x20-\x7e\u00a0-\u00ff\u2000-\u206f\u2100-\u218f\u2460-\u24ff\u2500-\u257f"
+    r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes(b for b in range(256) if b < 9 or 13 < b < 32 or b == 127)
+
+
+def looks_binary(head: bytes) -> bool:
+    """True for bytes no text editor would write: NULs (outside UTF-16) or many control codes."""
+    if not head:
+        return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(head):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls > len(head) // 100
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    sample = head[:512]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd > half * 0.3 and even == 0:
+        return "utf-16-le"
+    if even > half * 0.3 and odd == 0:
+        return "utf-16-be"
+    return None
+
+
+def _unreadable(en: str, zh: str, source: str) -> SubmissionUnreadable:
+    return SubmissionUnreadable(en, zh, source=source)
+
+
+def decode_text(data: bytes, source: str = "") -> tuple[str, str]:
+    """``(text, encoding)``: BOM first, then strict UTF-8, then GBK/GB18030 against Big5.
+
+    Among the legacy encodings that decode without error, the one giving the fewest
+    characters outside Chinese, ASCII and common punctuation wins (ties go to GBK), so a
+    GBK file is not read as Big5 and a Big5 file does not become GB18030 mojibake.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        encoding, body = "utf-8-sig", data[3:]
+        label = "UTF-8 (BOM)"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding, body, label = "utf-16", data, "UTF-16"
+    elif enc := _utf16_without_bom(data):
+        encoding, body, label = enc, data, enc.upper()
+    else:
+        encoding = body = label = None  # type: ignore[assignment]
+    if encoding is not None:
+        try:
+            return body.decode(encoding), label
+        except UnicodeDecodeError as exc:
+            raise _unreadable(
+                f"text declares {label} but does not decode: {exc.reason} at byte {exc.start}",
+                "文件编码损坏，无法按声明的编码读取",
+                source,
+            ) from None
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    candidates: list[tuple[int, int, str, str]] = []
+    for rank, (codec, name) in enumerate((("gbk", "GBK"), ("gb18030", "GB18030"), ("big5", "Big5"))):
+        if codec == "gb18030" and candidates:
+            continue  # GB18030 only matters where GBK failed
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        candidates.append((len(_ODD.findall(text)), rank, text, name))
+    if not candidates:
+        raise _unreadable(
+            "not a text table: the bytes decode as none of UTF-8, UTF-16, GBK, GB18030 or Big5",
+            "文件内容不是可识别编码的文本表格（支持 UTF-8、GBK、GB18030），无法读取",
+            source,
+        )
+    _, _, text, name = min(candidates)
+    return text, name
+
+
+def _delimiter(text: str, hint: str) -> str:
+    if hint == "tsv":
+        return "\t"
+    lines = [ln for ln in text[:20_000].splitlines()[:30] if ln.strip()]
+    counts = {d: sum(ln.count(d) for ln in lines) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_delimited(data: bytes, *, source: str, hint: str = "csv") -> tuple[RawSheet, str, str]:
+    """The grid of a CSV/TSV file, its encoding label and delimiter name (``csv`` or ``tsv``)."""
+    text, encoding = decode_text(data, source)
+    sample = text[:65536]
+    if len(_CONTROL.findall(sample)) > len(sample) // 100:
+        raise _unreadable(
+            "not a text table: binary control characters in the content",
+            "文件内容不是文本表格（含大量二进制字符），无法读取",
+            source,
+        )
+    delimiter = _delimiter(text, hint)
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)]
+    except csv.Error as exc:
+        raise _unreadable(f"malformed CSV: {exc}", "CSV 文件格式错误，无法解析", source) from None
+    kind = "tsv" if delimiter == "\t" else "csv"
+    return RawSheet(name="", rows=rows), encoding, kind
+
+
+class _Tables(HTMLParser):
+    """Rows of every <table> in a page; a cell's colspan becomes empty cells after it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._span = 1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self._close_row()
+            self._row = []
+        elif tag in ("td", "th"):
+            self._close_cell()
+            if self._row is None:
+                self._row = []
+            self._cell = []
+            span = dict(attrs).get("colspan") or "1"
+            self._span = int(span) if span.isdigit() and 0 < int(span) < 1000 else 1
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th"):
+            self._close_cell()
+        elif tag in ("tr", "table"):
+            self._close_row()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def _close_cell(self) -> None:
+        if self._cell is not None and self._row is not None:
+            self._row.append(re.sub(r"[ \t\r\n]+", " ", "".join(self._cell)).strip())
+            self._row.extend([""] * (self._span - 1))
+        self._cell = None
+
+    def _close_row(self) -> None:
+        self._close_cell()
+        if self._row is not None:
+            self.rows.append(self._row)
+        self._row = None
+
+
+def read_html(data: bytes, *, source: str) -> RawSheet:
+    """The cells of the HTML tables in a page (the "xls" many reporting systems export)."""
+    text, _ = decode_text(data, source)
+    parser = _Tables()
+    parser.feed(text)
+    parser.close()
+    parser._close_row()
+    return RawSheet(name="", rows=parser.rows)

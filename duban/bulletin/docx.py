@@ -1,0 +1,282 @@
+"""The bulletin as a Word document in the official layout (GB/T 9704-2012).
+
+Everything is carried by named paragraph styles (公文标题, 公文正文, 一级标题, 二级标题, 附件标题 …)
+rather than direct formatting, so the office can restyle or edit the document in Word or WPS.
+Layout figures: A4, top 37 mm, left 28 mm, text block 156 × 225 mm, 22 lines of 28 characters
+(fixed 28.9 pt spacing), page numbers "— N —" in 4号 宋体, right on odd pages, left on even.
+The conventional font names are set as East Asian fonts; machines without them substitute.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+
+from docx import Document
+from docx.document import Document as DocxDocument
+from docx.enum.section import WD_ORIENT
+from docx.enum.style import WD_STYLE_TYPE
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt
+from docx.styles.style import ParagraphStyle
+from docx.text.paragraph import Paragraph as DocxParagraph
+
+from duban.bulletin.model import Attachment, Block, Bulletin, Figure, Paragraph, Style, Table
+
+__all__ = [
+    "FONT_BODY",
+    "FONT_H1",
+    "FONT_H2",
+    "FONT_PAGE",
+    "FONT_TITLE",
+    "LINE_PITCH",
+    "STYLE_NAMES",
+    "render_docx",
+]
+
+FONT_TITLE = "方正小标宋简体"
+FONT_BODY = "仿宋_GB2312"
+FONT_H1 = "黑体"
+FONT_H2 = "楷体_GB2312"
+FONT_PAGE = "宋体"
+#: 225 mm text block ÷ 22 lines ≈ 28.9 pt, the fixed spacing used in practice.
+LINE_PITCH = Pt(28.9)
+_TWO_CHARS = Pt(32)  # first-line indent: two 3号 characters
+
+#: The model's paragraph roles → the Word style that lays them out.
+STYLE_NAMES: dict[Style, str] = {
+    Style.TITLE: "公文标题",
+    Style.ADDRESSEE: "主送机关",
+    Style.HEADING1: "一级标题",
+    Style.HEADING2: "二级标题",
+    Style.BODY: "公文正文",
+    Style.ATTACHMENT_LIST: "附件说明",
+    Style.ATTACHMENT_LIST_CONT: "附件说明续行",
+    Style.SIGNATURE: "发文机关署名",
+    Style.DATE: "成文日期",
+    Style.NOTE: "附注",
+    Style.ATTACHMENT_LABEL: "附件标题",
+    Style.ATTACHMENT_TITLE: "附件名称",
+}
+
+
+def _set_fonts(style: ParagraphStyle, name: str, size: Pt) -> None:
+    style.font.name = name  # ascii / hAnsi
+    style.font.size = size
+    rpr = style.element.get_or_add_rPr()
+    rpr.get_or_add_rFonts().set(qn("w:eastAsia"), name)
+    lang = rpr.find(qn("w:lang"))
+    if lang is None:
+        lang = OxmlElement("w:lang")
+        rpr.append(lang)
+    lang.set(qn("w:eastAsia"), "zh-CN")
+
+
+def _outline(style: ParagraphStyle, level: int) -> None:
+    """Outline level, so 一、/（一） headings show in Word's and WPS's navigation pane."""
+    ppr = style.element.get_or_add_pPr()
+    el = OxmlElement("w:outlineLvl")
+    el.set(qn("w:val"), str(level))
+    ppr.append(el)
+
+
+def _style(
+    doc: DocxDocument,
+    name: str,
+    font: str,
+    size: Pt,
+    *,
+    align: WD_ALIGN_PARAGRAPH = WD_ALIGN_PARAGRAPH.JUSTIFY,
+    indent: Pt | None = _TWO_CHARS,
+    exact: bool = True,
+) -> ParagraphStyle:
+    st = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+    st.base_style = doc.styles["Normal"]
+    st.quick_style = True
+    _set_fonts(st, font, size)
+    pf = st.paragraph_format
+    pf.alignment = align
+    pf.first_line_indent = indent if indent is not None else Pt(0)
+    pf.space_before = Pt(0)
+    pf.space_after = Pt(0)
+    if exact:
+        pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+        pf.line_spacing = LINE_PITCH
+    else:
+        pf.line_spacing_rule = WD_LINE_SPACING.SINGLE
+    pf.widow_control = True
+    return st
+
+
+def _define_styles(doc: DocxDocument) -> None:
+    normal = doc.styles["Normal"]
+    _set_fonts(normal, FONT_BODY, Pt(16))  # type: ignore[arg-type]
+    center, left, right = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT
+    title = _style(doc, "公文标题", FONT_TITLE, Pt(22), align=center, indent=None)
+    title.paragraph_format.space_after = LINE_PITCH  # 主送机关 one line below the title
+    _style(doc, "公文正文", FONT_BODY, Pt(16))
+    _style(doc, "主送机关", FONT_BODY, Pt(16), align=left, indent=None)
+    for name, font, level in (("一级标题", FONT_H1, 0), ("二级标题", FONT_H2, 1)):
+        st = _style(doc, name, font, Pt(16))
+        st.paragraph_format.keep_with_next = True
+        _outline(st, level)
+    _style(doc, "附件说明", FONT_BODY, Pt(16)).paragraph_format.space_before = LINE_PITCH
+    cont = _style(doc, "附件说明续行", FONT_BODY, Pt(16), indent=None)
+    cont.paragraph_format.left_indent = Pt(16 * 5)  # under the name after "附件："
+    sig = _style(doc, "发文机关署名", FONT_BODY, Pt(16), align=right, indent=None)
+    sig.paragraph_format.space_before = Pt(28.9 * 2)
+    sig.paragraph_format.right_indent = Pt(16 * 4)
+    dated = _style(doc, "成文日期", FONT_BODY, Pt(16), align=right, indent=None)
+    dated.paragraph_format.right_indent = Pt(16 * 4)  # four characters in from the right
+    _style(doc, "附注", FONT_BODY, Pt(16))
+    label = _style(doc, "附件标题", FONT_H1, Pt(16), align=left, indent=None)
+    label.paragraph_format.page_break_before = True  # each 附件 starts a new page
+    label.paragraph_format.keep_with_next = True
+    name = _style(doc, "附件名称", FONT_TITLE, Pt(22), align=center, indent=None)
+    name.paragraph_format.space_before = LINE_PITCH
+    name.paragraph_format.space_after = LINE_PITCH
+    name.paragraph_format.keep_with_next = True
+    _style(doc, "表格文字", FONT_BODY, Pt(12), align=center, indent=None, exact=False)
+    _style(doc, "表头", FONT_H1, Pt(12), align=center, indent=None, exact=False)
+    _style(doc, "图片", FONT_BODY, Pt(16), align=center, indent=None, exact=False)
+    _style(doc, "图题", FONT_H2, Pt(14), align=center, indent=None, exact=False)
+    _style(doc, "页码", FONT_PAGE, Pt(14), align=right, indent=None, exact=False)
+
+
+def _page_setup(doc: DocxDocument) -> None:
+    sec = doc.sections[0]
+    sec.orientation = WD_ORIENT.PORTRAIT
+    sec.page_width, sec.page_height = Mm(210), Mm(297)
+    sec.top_margin, sec.bottom_margin = Mm(37), Mm(35)
+    sec.left_margin, sec.right_margin = Mm(28), Mm(26)
+    sec.header_distance = Mm(15)
+    sec.footer_distance = Mm(28)  # puts "— N —" about 7 mm below the text block
+    grid = sec._sectPr.find(qn("w:docGrid"))
+    if grid is None:
+        grid = OxmlElement("w:docGrid")
+        sec._sectPr.append(grid)
+    grid.set(qn("w:type"), "lines")
+    grid.set(qn("w:linePitch"), str(round(LINE_PITCH.pt * 20)))
+    doc.settings.odd_and_even_pages_header_footer = True
+    for footer, align, side in (
+        (sec.footer, WD_ALIGN_PARAGRAPH.RIGHT, "right"),
+        (sec.even_page_footer, WD_ALIGN_PARAGRAPH.LEFT, "left"),
+    ):
+        footer.is_linked_to_previous = False
+        par = footer.paragraphs[0]
+        par.style = doc.styles["页码"]
+        par.alignment = align
+        if side == "right":
+            par.paragraph_format.right_indent = Pt(14)
+        else:
+            par.paragraph_format.left_indent = Pt(14)
+        _page_field(par)
+
+
+def _page_field(par: DocxParagraph) -> None:
+    """``— PAGE —`` as a real field, so Word, WPS and LibreOffice number the pages."""
+    par.add_run("— ")
+    parts = (("begin", None), ("instr", " PAGE "), ("separate", None), ("text", "1"), ("end", None))
+    for kind, text in parts:
+        run = par.add_run()
+        if kind == "instr":
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = text
+            run._r.append(el)
+        elif kind == "text":
+            run.text = text or ""
+        else:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+            run._r.append(el)
+    par.add_run(" —")
+
+
+def _repeat_header(row_el: object) -> None:
+    tr = row_el._tr  # type: ignore[attr-defined]
+    trpr = tr.get_or_add_trPr()
+    el = OxmlElement("w:tblHeader")
+    el.set(qn("w:val"), "true")
+    trpr.append(el)
+
+
+def _add_table(doc: DocxDocument, t: Table) -> None:
+    table = doc.add_table(rows=1, cols=len(t.columns))
+    table.style = doc.styles["Table Grid"]
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    _repeat_header(table.rows[0])
+    for cell, col in zip(table.rows[0].cells, t.columns, strict=True):
+        cell.width = Mm(col.width_mm)
+        cell.paragraphs[0].style = doc.styles["表头"]
+        cell.paragraphs[0].add_run(col.name)
+    for r, values in enumerate(t.text_rows()):
+        cells = table.add_row().cells
+        for cell, col, text in zip(cells, t.columns, values, strict=True):
+            cell.width = Mm(col.width_mm)
+            par = cell.paragraphs[0]
+            par.style = doc.styles["表格文字"]
+            if col.kind == "text" and col.width_mm >= 24:
+                par.alignment = WD_ALIGN_PARAGRAPH.LEFT
+            par.add_run(text).bold = r in t.bold_rows or None
+
+
+def _add_figure(doc: DocxDocument, f: Figure, charts: dict[str, Path]) -> None:
+    path = charts.get(f.key)
+    if path is None or not Path(path).is_file():
+        return
+    doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), width=Mm(150))
+    doc.add_paragraph(f.caption, style=doc.styles["图题"])
+
+
+def _add_paragraph(doc: DocxDocument, p: Paragraph) -> None:
+    par = doc.add_paragraph(style=doc.styles[STYLE_NAMES[p.style]])
+    for run in p.runs:
+        r = par.add_run(run.text)
+        if run.bold:
+            r.bold = True
+
+
+def _add_blocks(doc: DocxDocument, blocks: tuple[Block, ...], charts: dict[str, Path]) -> None:
+    for b in blocks:
+        if isinstance(b, Paragraph):
+            _add_paragraph(doc, b)
+        elif isinstance(b, Table):
+            _add_table(doc, b)
+        else:
+            _add_figure(doc, b, charts)
+
+
+def _add_attachment(doc: DocxDocument, a: Attachment, charts: dict[str, Path]) -> None:
+    _add_paragraph(doc, Paragraph.of(a.label, Style.ATTACHMENT_LABEL))
+    _add_paragraph(doc, Paragraph.of(a.title, Style.ATTACHMENT_TITLE))
+    _add_blocks(doc, a.blocks, charts)
+
+
+def render_docx(b: Bulletin, path: Path, charts: dict[str, Path] | None = None) -> Path:
+    """Write the bulletin to ``path`` (.docx) and return it; charts are embedded when given."""
+    doc = Document()
+    _define_styles(doc)
+    _page_setup(doc)
+    # python-docx's template starts with no paragraph; body blocks are appended in order.
+    charts = charts or {}
+    _add_blocks(doc, b.body, charts)
+    for a in b.attachments:
+        _add_attachment(doc, a, charts)
+    props = doc.core_properties
+    props.title = b.title
+    props.author = b.office_name
+    props.subject = f"{b.period_label}通报"
+    props.language = "zh-CN"
+    stamp = datetime.combine(b.issued_on, time(9, 0))
+    props.created = props.modified = stamp
+    props.last_modified_by = b.office_name
+    props.revision = 1
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(str(path))
+    return path

@@ -1,0 +1,333 @@
+"""From a read table to reported items and findings: match each row to a task, check its values.
+
+Each problem becomes a finding addressed to the unit with row, column, value and what was
+expected, in Chinese for the unit and English for the logs, and nothing is dropped: a row
+with a bad value still yields its ReportedItem (the bad field ``None``); the lead marks it
+invalid when an INVALID_VALUE finding names its row (``invalid_rows``).
+
+Matching a row to a catalogue item: by 任务编码 (item id), else by 序号 (1, "1.", "任务1"),
+else by 工作任务 (the title, rapidfuzz WRatio against the item's title and full text;
+``accept`` ≤ score → matched, ``suggest`` ≤ score < ``accept`` → LOW_CONFIDENCE and the row
+is not accepted, below → UNKNOWN_ITEM). A 序号 is only trusted when the row's title does not
+contradict it: units renumber their own lists 1..n, so when the title scores below
+``suggest`` against the numbered item and matches another item by title, the title wins.
+
+Checks: status in the vocabulary and present; progress 0–100; 已完成 with progress below 100
+is an inconsistent pair (finding, values kept); a narrative is required unless 已完成. Rows
+blank in all report fields (an untouched template row) are skipped silently. Two rows for
+one item: the last is kept, with a DUPLICATE finding.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from duban.collect.vocab import is_blank, normalise_progress, normalise_status, status_expected_zh
+from duban.domain import (
+    FIELDS,
+    Catalogue,
+    Finding,
+    FindingKind,
+    Item,
+    ReportedItem,
+    SheetTable,
+    SubmissionRow,
+)
+
+__all__ = ["REPORT_FIELDS", "cell_text", "invalid_rows", "parse_number", "validate_table"]
+
+#: Fields whose content makes a row a report; a row blank in all of them is an untouched row.
+REPORT_FIELDS: tuple[str, ...] = ("status", "progress", "narrative", "problems", "next_steps", "coordination")
+_TEXT_FIELDS = ("narrative", "problems", "next_steps", "coordination", "reporter", "phone")
+_DONE = "已完成"
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: blank → "", 13812345678.0 → "13812345678", dates in ISO."""
+    if is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+_NUMBER_RX = re.compile(r"(?:任务|第)?[（(]?(\d{1,4})[）)]?(?:项|条)?[.、．]?")
+
+
+def parse_number(value: Any) -> int | None:
+    """A task number from 1, 1.0, "1", "1.", "1、", "(1)", "任务1", "第1项"; None otherwise."""
+    if is_blank(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    m = _NUMBER_RX.fullmatch(re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))))
+    return int(m.group(1)) if m else None
+
+
+def invalid_rows(findings: list[Finding]) -> set[int]:
+    """Rows named by an INVALID_VALUE finding: their SubmissionItemRow.valid is False."""
+    return {
+        int(f.evidence["row"])
+        for f in findings
+        if f.kind is FindingKind.INVALID_VALUE and f.evidence.get("row") is not None
+    }
+
+
+def _norm_title(text: str) -> str:
+    s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    return re.sub(r"^(?:任务)?[（(]?\d{1,4}[）)]?[.、]", "", s)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    return str(value)
+
+
+@dataclass
+class _Match:
+    item: Item | None
+    method: str
+    score: float
+    finding: Finding | None = None
+
+
+class _Matcher:
+    def __init__(self, catalogue: Catalogue, accept: float, suggest: float) -> None:
+        self.items = catalogue.items
+        self.accept, self.suggest = accept, suggest
+        self.by_id = {self._id(i.id): i for i in catalogue.items}
+        self.by_number = {i.number: i for i in catalogue.items if i.number is not None}
+        self.choices: list[str] = []
+        self.owner: list[Item] = []
+        for it in catalogue.items:
+            for text in {_norm_title(it.title), _norm_title(it.text)}:
+                if text:
+                    self.choices.append(text)
+                    self.owner.append(it)
+
+    @staticmethod
+    def _id(value: Any) -> str:
+        return unicodedata.normalize("NFKC", str(value)).strip().upper()
+
+    def by_title(self, title: str) -> list[tuple[Item, float]]:
+        """Best score per item, best first."""
+        best: dict[str, tuple[Item, float]] = {}
+        for _, score, idx in process.extract(
+            _norm_title(title), self.choices, scorer=fuzz.WRatio, limit=8, score_cutoff=0
+        ):
+            it = self.owner[idx]
+            if it.id not in best or score > best[it.id][1]:
+                best[it.id] = (it, float(score))
+        return sorted(best.values(), key=lambda p: -p[1])
+
+    def title_score(self, title: str, item: Item) -> float:
+        q = _norm_title(title)
+        return max(fuzz.WRatio(q, _norm_title(item.title)), fuzz.WRatio(q, _norm_title(item.text)))
+
+
+def _finding(
+    kind: FindingKind, zh: str, en: str, ctx: dict[str, Any], item_id: str | None, **ev: Any
+) -> Finding:
+    evidence = {"row": ctx["row"], "sheet": ctx["sheet"], **{k: _jsonable(v) for k, v in ev.items()}}
+    return Finding(kind, zh, en, unit=ctx["unit"], item_id=item_id, period=ctx["period"], evidence=evidence)
+
+
+def _match(row: SubmissionRow, m: _Matcher, ctx: dict[str, Any], col: Any) -> _Match:
+    v = row.values
+    n = ctx["row"]
+    raw_id, raw_no, title = v.get("item_id"), v.get("number"), cell_text(v.get("title"))
+    if not is_blank(raw_id) and (it := m.by_id.get(m._id(raw_id))):
+        return _Match(it, "id", 100.0)
+    number = parse_number(raw_no)
+    if number is not None and (it := m.by_number.get(number)):
+        if not title or m.title_score(title, it) >= m.suggest:
+            return _Match(it, "number", 100.0)
+        ranked = m.by_title(title)
+        if ranked and ranked[0][1] >= m.accept and ranked[0][0].id != it.id:
+            return _Match(ranked[0][0], "title", ranked[0][1])
+        return _Match(it, "number", 100.0)
+    if not title:
+        shown = cell_text(raw_id) or cell_text(raw_no)
+        if shown:
+            zh = f"第{n}行的任务编码/序号“{shown}”在任务清单中找不到"
+            en = f"row {n}: item id/number {shown!r} is not in the catalogue"
+        else:
+            zh = f"第{n}行未填写任务编码、序号或工作任务，无法对应到任务清单中的任务"
+            en = f"row {n}: no item id, number or title, the row cannot be matched to a task"
+        f = _finding(FindingKind.UNKNOWN_ITEM, zh, en, ctx, None, column=col("item_id"), value=shown)
+        return _Match(None, "none", 0.0, f)
+    ranked = m.by_title(title)
+    best, score = ranked[0] if ranked else (None, 0.0)
+    tie = len(ranked) > 1 and ranked[1][1] == score
+    if best is not None and score >= m.accept and not tie:
+        return _Match(best, "title", score)
+    if best is not None and score >= m.suggest:
+        zh = (
+            f"第{n}行「{col('title')}」“{title}”与任务「{best.title}」（编码{best.id}）相似度{score:.0f}%，"
+            "无法确认是同一任务；请填写任务编码或使用下发的模板"
+        )
+        en = f"row {n}: title {title!r} resembles item {best.id} ({score:.0f}%), not accepted"
+        f = _finding(
+            FindingKind.LOW_CONFIDENCE,
+            zh,
+            en,
+            ctx,
+            best.id,
+            column=col("title"),
+            value=title,
+            candidate=best.id,
+            candidate_title=best.title,
+            score=score,
+            expected="与任务清单一致的任务名称或任务编码",
+        )
+        return _Match(None, "none", score, f)
+    zh = f"第{n}行「{col('title')}」“{title}”在任务清单中找不到对应任务"
+    en = f"row {n}: title {title!r} matches no catalogue item (best {score:.0f}%)"
+    f = _finding(
+        FindingKind.UNKNOWN_ITEM,
+        zh,
+        en,
+        ctx,
+        None,
+        column=col("title"),
+        value=title,
+        score=score,
+        expected="与任务清单一致的任务名称或任务编码",
+    )
+    return _Match(None, "none", score, f)
+
+
+def _column_namer(table: SheetTable) -> Any:
+    """field → the heading as written in the file (``table.columns``), else the template's."""
+
+    def col(field: str) -> str:
+        heading = table.columns.get(field)
+        return heading if heading and heading != field else FIELDS.get(field, field)
+
+    return col
+
+
+def _check_values(
+    row: SubmissionRow, item: Item, ctx: dict[str, Any], col: Any
+) -> tuple[str | None, float | None, list[Finding]]:
+    v, n, out = row.values, ctx["row"], []
+
+    def bad(field: str, value: Any, expected: str, zh: str, en: str) -> None:
+        out.append(
+            _finding(
+                FindingKind.INVALID_VALUE,
+                zh,
+                en,
+                ctx,
+                item.id,
+                field=field,
+                column=col(field),
+                value=value,
+                expected=expected,
+            )
+        )
+
+    statuses = status_expected_zh()
+    status: str | None = None
+    raw_status = v.get("status")
+    try:
+        status = normalise_status(raw_status)
+        if status is None:
+            zh = f"第{n}行「{col('status')}」未填写，应为{statuses}之一"
+            bad("status", "", statuses, zh, f"row {n}, column {col('status')}: blank; a status is required")
+    except ValueError:
+        shown = cell_text(raw_status)
+        zh = f"第{n}行「{col('status')}」的值“{shown}”不是规定的状态，应为{statuses}之一"
+        en = f"row {n}, column {col('status')}: value {shown!r} is not a known status"
+        bad("status", raw_status, statuses, zh, en)
+
+    progress: float | None = None
+    raw_progress = v.get("progress")
+    try:
+        progress = normalise_progress(raw_progress)
+    except ValueError as exc:
+        what = "超出范围" if "outside" in str(exc) else "无法识别"
+        zh = f"第{n}行「{col('progress')}」的值“{cell_text(raw_progress)}”{what}，应为0–100的数字或百分比"
+        en = f"row {n}, column {col('progress')}: {exc}; expected a number 0–100 or a percentage"
+        bad("progress", raw_progress, "0–100的数字或百分比", zh, en)
+
+    if status == _DONE and progress is not None and progress < 100:
+        zh = (
+            f"第{n}行「{col('status')}」为“已完成”，但「{col('progress')}」为{progress:g}，"
+            "两者不一致：已完成的任务进度应为100"
+        )
+        en = f"row {n}: status 已完成 but progress {progress:g}; a completed task has progress 100"
+        bad("progress", raw_progress, "已完成时为100", zh, en)
+
+    if status is not None and status != _DONE and not cell_text(v.get("narrative")):
+        zh = f"第{n}行「{col('narrative')}」未填写；完成状态为“{status}”时须说明本期进展情况"
+        en = f"row {n}, column {col('narrative')}: blank; required unless the status is 已完成"
+        bad("narrative", "", "完成状态不是已完成时必填", zh, en)
+    return status, progress, out
+
+
+def validate_table(
+    table: SheetTable,
+    catalogue: Catalogue,
+    unit: str,
+    period: str,
+    *,
+    accept: float = 90,
+    suggest: float = 70,
+) -> tuple[list[ReportedItem], list[Finding]]:
+    """Match and check every row of one unit's table; see the module docstring for the rules."""
+    matcher = _Matcher(catalogue, accept, suggest)
+    col = _column_namer(table)
+    kept: dict[str, ReportedItem] = {}
+    findings: list[Finding] = []
+    for row in table.rows:
+        if all(is_blank(row.values.get(f)) for f in REPORT_FIELDS):
+            continue
+        ctx = {"row": row.row, "sheet": table.sheet, "unit": unit, "period": period}
+        match = _match(row, matcher, ctx, col)
+        if match.item is None:
+            if match.finding is not None:
+                findings.append(match.finding)
+            continue
+        item = match.item
+        status, progress, problems = _check_values(row, item, ctx, col)
+        findings.extend(problems)
+        reported = ReportedItem(
+            item_id=item.id,
+            unit=unit,
+            status=status,
+            progress=progress,
+            **{f: cell_text(row.values.get(f)) for f in _TEXT_FIELDS},
+            row=row.row,
+            sheet=table.sheet,
+            match_method=match.method,
+            match_score=round(match.score, 1),
+        )
+        if (earlier := kept.pop(item.id, None)) is not None:
+            findings.append(
+                _finding(
+                    FindingKind.DUPLICATE,
+                    f"第{earlier.row}行与第{row.row}行填报的是同一任务「{item.title}」，已采用第{row.row}行",
+                    f"rows {earlier.row} and {row.row} report the same item {item.id}; row {row.row} kept",
+                    ctx,
+                    item.id,
+                    rows=[earlier.row, row.row],
+                    kept_row=row.row,
+                )
+            )
+        kept[item.id] = reported
+    return list(kept.values()), findings
