@@ -78,6 +78,13 @@ class CollectionConfig(BaseModel):
     senders: dict[str, str] = Field(default_factory=dict)
 
 
+class OrchestrationConfig(BaseModel):
+    task_runner: Literal["thread", "dask"] = "thread"
+    dask_workers: int = 2
+    batch_size: int = 250
+    smtp_concurrency_tag: str = "smtp"
+
+
 class RatingConfig(BaseModel):
     bands: list[float] = Field(default_factory=lambda: [0.95, 0.85, 0.70, 0.50])
     invalid_penalty_threshold: float = 0.10
@@ -127,6 +134,7 @@ class Settings(BaseSettings):
     im: ImConfig = Field(default_factory=ImConfig)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
     rating: RatingConfig = Field(default_factory=RatingConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -65,7 +65,9 @@ def make_ctx(
         office_email="szfb@lishui.example.gov.cn",
         office_phone="0578-0000000",
         submit_hint="请将填写完整的报表作为附件回复本邮件。",
-        missing=missing if missing is not None else [NoticeItem("T05", 5, "推进政务服务一体化", "牵头", None)],
+        missing=missing
+        if missing is not None
+        else [NoticeItem("T05", 5, "推进政务服务一体化", "牵头", None)],
         invalid=invalid or [],
         late_days=late_days,
         attachment=attachment,
@@ -121,7 +123,9 @@ def tls_contexts(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

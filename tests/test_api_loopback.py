@@ -16,7 +16,9 @@ from connectors.api.loopback import Fault, LoopbackApi
 
 
 def recs(n: int) -> list[dict[str, Any]]:
-    return [{"id": f"r{i:02d}", "updated_at": f"2026-12-20T09:{i // 2:02d}:00+08:00", "v": i} for i in range(n)]
+    return [
+        {"id": f"r{i:02d}", "updated_at": f"2026-12-20T09:{i // 2:02d}:00+08:00", "v": i} for i in range(n)
+    ]
 
 
 def walk_cursor(api: LoopbackApi, **params: Any) -> list[dict[str, Any]]:
@@ -90,7 +92,12 @@ def test_truncate_repeat_and_change_faults() -> None:
     faults = [
         Fault("truncate", request=1),
         Fault("repeat", request=3),
-        Fault("change", request=4, record={**data[0], "updated_at": "2026-12-21T00:00:00+08:00", "v": 99}, status=503),
+        Fault(
+            "change",
+            request=4,
+            record={**data[0], "updated_at": "2026-12-21T00:00:00+08:00", "v": 99},
+            status=503,
+        ),
     ]
     with LoopbackApi(data, page_size=2, faults=faults) as api, httpx.Client() as c:
         cut = c.get(api.url)

@@ -68,7 +68,9 @@ def test_structure_text_then_html_then_the_xlsx_that_opens() -> None:
     # RFC 2231 name on the wire, the Chinese name after decoding
     assert b"filename*" in raw and "市发改委".encode() not in raw
     assert attachment.get_filename() == ATTACHMENT_NAME
-    assert attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert (
+        attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     content = attachment.get_content()
     assert content == data
     wb = openpyxl.load_workbook(io.BytesIO(content))
@@ -160,7 +162,9 @@ def test_stage_wording_differs_per_stage() -> None:
     assert "现启动2026年第四季度工作进展报送" in opened and "已按上期报送内容预填" in opened
     remind = _text(_wire(make_ctx(stage="remind"))[1])
     assert "请在截止前完成报送" in remind
-    overdue_raw, overdue = _wire(make_ctx(stage="overdue", late_days=2, cc=["lead@x.gov.cn", "office@x.gov.cn"]))
+    overdue_raw, overdue = _wire(
+        make_ctx(stage="overdue", late_days=2, cc=["lead@x.gov.cn", "office@x.gov.cn"])
+    )
     assert overdue["Subject"].startswith("【督办】关于督促报送")
     assert overdue["Cc"] == "lead@x.gov.cn, office@x.gov.cn"
     assert "已逾期2个工作日" in _text(overdue) and "抄送贵单位分管领导" in _text(overdue)
@@ -178,7 +182,9 @@ def test_templates_dir_can_be_replaced(tmp_path: Path) -> None:
     custom = tmp_path / "tpl"
     shutil.copytree(TEMPLATES_DIR, custom)
     wording = custom / "_wording.j2"
-    wording.write_text(wording.read_text(encoding="utf-8").replace("请于今日下班前完成报送", "请今天报"), "utf-8")
+    wording.write_text(
+        wording.read_text(encoding="utf-8").replace("请于今日下班前完成报送", "请今天报"), "utf-8"
+    )
     _, parsed = _wire(make_ctx(stage="due"), extra={"templates_dir": custom})
     assert "请今天报" in _text(parsed)
 

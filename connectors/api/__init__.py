@@ -6,7 +6,7 @@ The flows and the CLI call :func:`load_sources`, :func:`resolve_token` and
 serves records on 127.0.0.1 for the tests and the demo.
 """
 
-from .client import ApiSourceUnavailable, Page, backoff_delay, fetch_pages, retry_after_seconds
+from .client import Page, fetch_pages
 from .config import (
     AuthConfig,
     CursorPagination,
@@ -18,6 +18,7 @@ from .config import (
     resolve_token,
     url_override_env,
 )
+from .http import ApiSourceUnavailable, backoff_delay, retry_after_seconds
 from .mapping import ApiRecord, content_hash, map_record
 
 __all__ = [

@@ -28,26 +28,24 @@ The token goes only into the request header; it is never logged or put into a me
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from duban.errors import ConfigError, SourceUnavailable
+from duban.errors import ConfigError
 
 from .config import CursorPagination, PagePagination, SourceConfig
+from .http import ApiSourceUnavailable, Fetcher, Retryable
 from .mapping import ApiRecord, dig, map_record
 
-__all__ = ["ApiSourceUnavailable", "Page", "backoff_delay", "fetch_pages", "retry_after_seconds"]
+__all__ = ["MAX_PASSES", "Page", "fetch_pages"]
 
 log = logging.getLogger("duban.api")
-T = TypeVar("T")
 MAX_PASSES = 3
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -56,7 +54,10 @@ _SHANGHAI = ZoneInfo("Asia/Shanghai")
 class Page:
     """One page: records not yet yielded in this run, and the watermark to store with them.
 
-    ``watermark`` is None when the stored watermark must stay as it is.
+    ``watermark`` is None when the stored watermark must stay as it is. ``number`` counts pages
+    in this run (1-based, across passes), ``position`` is the cursor or page number requested
+    (None for the first cursor page), ``final`` marks the run's last page and ``dropped`` the
+    records left out because this run had already yielded them (or they predate ``since``).
     """
 
     records: list[ApiRecord]
@@ -66,51 +67,6 @@ class Page:
     url: str
     final: bool
     dropped: int = 0
-
-
-class ApiSourceUnavailable(SourceUnavailable):
-    """The source failed (after ``attempts`` tries); rerun later — nothing was stored from this page."""
-
-    def __init__(self, source: str, url: str, reason: str, *, status: int | None = None, attempts: int = 1):
-        where = f"{source}: GET {url}"
-        tries = f" failed after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts > 1 else " failed"
-        super().__init__(f"{where}{tries}{f' (HTTP {status})' if status else ''}: {reason}")
-        self.source = source
-        self.url = url
-        self.reason = reason
-        self.status = status
-        self.attempts = attempts
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date (None if absent/bad)."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value)) if math.isfinite(float(value)) else None
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def backoff_delay(source: SourceConfig, attempt: int) -> float:
-    """``backoff_s * 2**(attempt-1)``, capped at ``backoff_cap_s``."""
-    return min(source.backoff_cap_s, source.backoff_s * 2 ** max(0, attempt - 1))
 
 
 def _wm_key(value: Any) -> tuple[int, float, str]:
@@ -127,87 +83,10 @@ def _wm_key(value: Any) -> tuple[int, float, str]:
     return (1, dt.timestamp(), text)
 
 
-def _server_message(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text.strip()[:200]
-    if isinstance(body, dict):
-        for key in ("error", "message", "detail", "msg"):
-            if body.get(key):
-                return str(body[key])[:200]
-    return str(body)[:200]
-
-
-class _Fetcher:
-    """One HTTP GET with retries; ``check`` turns the JSON into a result or raises _Retryable."""
-
-    def __init__(self, source: SourceConfig, token: str | None, client: httpx.Client, sleep: Callable[[float], Any]):
-        self.source = source
-        self.client = client
-        self.sleep = sleep
-        self.token = token
-        self.headers = {source.auth.header: source.auth.header_value(token)} if source.auth and token else {}
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self.token, "***") if self.token else text
-
-    def get(self, params: dict[str, Any], check: Callable[[Any], T]) -> T:
-        src = self.source
-        url = str(httpx.URL(src.url, params=params))
-        attempts = src.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return check(self._once(url, params))
-            except _Retryable as exc:
-                last = exc
-            if attempt == attempts:
-                raise ApiSourceUnavailable(
-                    src.name, url, f"last error: {self._redact(last.reason)}", status=last.status, attempts=attempts
-                )
-            delay = last.retry_after if last.retry_after is not None else backoff_delay(src, attempt)
-            if delay > src.max_retry_after_s:
-                raise ApiSourceUnavailable(
-                    src.name, url, f"server asks to wait {delay:.0f} s (Retry-After), more than "
-                    f"max_retry_after_s={src.max_retry_after_s:g}; rerun later", status=last.status, attempts=attempt,
-                )
-            log.warning("%s: GET %s: %s; retry %d/%d in %.2f s", src.name, url, last.reason, attempt, src.retries, delay)
-            self.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _once(self, url: str, params: dict[str, Any]) -> Any:
-        src = self.source
-        try:
-            resp = self.client.get(src.url, params=params, headers=self.headers, timeout=src.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timeout after {src.timeout_s:g} s ({type(exc).__name__})") from None
-        except httpx.RequestError as exc:
-            raise _Retryable(f"{type(exc).__name__}: {self._redact(str(exc))}") from None
-        status = resp.status_code
-        if status == 429 or status >= 500:
-            message = self._redact(_server_message(resp))
-            reason = f"HTTP {status}{': ' + message if message else ''}"
-            raise _Retryable(reason, status, retry_after_seconds(resp.headers.get("Retry-After")))
-        if status in (401, 403):
-            auth = src.auth
-            hint = (
-                f"check the token in environment variable {auth.env or '-'} (or Prefect Secret {auth.prefect_secret or '-'})"
-                if auth else "the source has no auth configured in sources.yaml"
-            )
-            raise ApiSourceUnavailable(src.name, url, f"access refused: {hint}; server said: "
-                                       f"{self._redact(_server_message(resp))}", status=status)
-        if status >= 300:
-            raise ApiSourceUnavailable(src.name, url, f"server said: {self._redact(_server_message(resp))}", status=status)
-        try:
-            return resp.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Retryable(f"invalid JSON in response ({len(resp.content)} bytes): {exc}", status) from None
-
-
 class _Run:
     """State of one run over a source: what was yielded, the watermark, the page count."""
 
-    def __init__(self, source: SourceConfig, since: str | None, fetcher: _Fetcher) -> None:
+    def __init__(self, source: SourceConfig, since: str | None, fetcher: Fetcher) -> None:
         self.source = source
         self.since = since
         self.fetch = fetcher
@@ -227,22 +106,24 @@ class _Run:
         field = self.source.records_field
         items = dig(payload, field) if field else payload
         if field and not isinstance(payload, dict):
-            raise _Retryable(f"response is a JSON {type(payload).__name__}, expected an object with {field!r}")
+            raise Retryable(f"response is a JSON {type(payload).__name__}, expected an object with {field!r}")
         if not isinstance(items, list):
-            raise _Retryable(f"response has no list at {field or '(top level)'!r}")
+            raise Retryable(f"response has no list at {field or '(top level)'!r}")
         records = []
         for i, obj in enumerate(items):
             if not isinstance(obj, dict):
-                raise _Retryable(f"record {i} of the page is a JSON {type(obj).__name__}, not an object")
+                raise Retryable(f"record {i} of the page is a JSON {type(obj).__name__}, not an object")
             records.append(map_record(self.source, obj))
         if records and all(pass_seen.get(r.record_id) == r.content_hash for r in records):
-            raise _Retryable("the server repeated a page already received")
+            raise Retryable("the server repeated a page already received")
         return records
 
     def _next_number(self) -> int:
         self.number += 1
         if self.number > self.source.max_pages:
-            raise ApiSourceUnavailable(self.source.name, self.source.url, f"more than max_pages={self.source.max_pages} pages")
+            raise ApiSourceUnavailable(
+                self.source.name, self.source.url, f"more than max_pages={self.source.max_pages} pages"
+            )
         return self.number
 
     def _accept(self, records: list[ApiRecord], pass_seen: dict[str, str]) -> tuple[list[ApiRecord], int]:
@@ -262,14 +143,23 @@ class _Run:
                 continue
             self.yielded.add(key)
             out.append(rec)
-            if rec.updated_at is not None and (self.max_wm is None or _wm_key(rec.updated_at) > _wm_key(self.max_wm)):
+            if rec.updated_at is not None and (
+                self.max_wm is None or _wm_key(rec.updated_at) > _wm_key(self.max_wm)
+            ):
                 self.max_wm = rec.updated_at
         return out, dropped
 
     def _log(self, page: Page) -> Page:
-        log.info("%s: page %d (%s): %d new record(s), %d dropped as already received; watermark %s%s",
-                 self.source.name, page.number, page.position or "first", len(page.records), page.dropped,
-                 page.watermark or "unchanged", " [last]" if page.final else "")
+        log.info(
+            "%s: page %d (%s): %d new record(s), %d dropped as already received; watermark %s%s",
+            self.source.name,
+            page.number,
+            page.position or "first",
+            len(page.records),
+            page.dropped,
+            page.watermark or "unchanged",
+            " [last]" if page.final else "",
+        )
         return page
 
     # -- cursor -----------------------------------------------------------------------------
@@ -295,14 +185,27 @@ class _Run:
             records, nxt = self.fetch.get(params, check)
             used.add(cursor)
             if nxt is not None and nxt in used:
-                raise ApiSourceUnavailable(self.source.name, self.source.url,
-                                           f"cursor loop: next cursor {nxt!r} was already requested in this run")
+                raise ApiSourceUnavailable(
+                    self.source.name,
+                    self.source.url,
+                    f"cursor loop: next cursor {nxt!r} was already requested in this run",
+                )
             if committed is not None and not hold:
-                late = [r for r in records if r.updated_at is not None and _wm_key(r.updated_at) < _wm_key(committed)]
+                late = [
+                    r
+                    for r in records
+                    if r.updated_at is not None and _wm_key(r.updated_at) < _wm_key(committed)
+                ]
                 if late:
                     hold = True
-                    log.warning("%s: record %s arrived out of watermark order (%s < %s); watermark held until the "
-                                "last page", self.source.name, late[0].record_id, late[0].updated_at, committed)
+                    log.warning(
+                        "%s: record %s arrived out of watermark order (%s < %s); watermark held until the "
+                        "last page",
+                        self.source.name,
+                        late[0].record_id,
+                        late[0].updated_at,
+                        committed,
+                    )
             fresh, dropped = self._accept(records, pass_seen)
             final = nxt is None
             wm = self.max_wm if (final or not hold) else None
@@ -349,18 +252,35 @@ class _Run:
                 fresh, dropped = self._accept(records, pass_seen)
                 give_up = last and not stable and pass_no == MAX_PASSES
                 if give_up:
-                    log.warning("%s: data kept changing over %d passes; watermark not advanced, the next run "
-                                "reads this range again", self.source.name, MAX_PASSES)
+                    log.warning(
+                        "%s: data kept changing over %d passes; watermark not advanced, the next run "
+                        "reads this range again",
+                        self.source.name,
+                        MAX_PASSES,
+                    )
                 wm = self.max_wm if last and stable else None
-                yield self._log(Page(fresh, wm, number, str(page_no), self.source.url, last and (stable or give_up),
-                                     dropped))
+                yield self._log(
+                    Page(
+                        fresh,
+                        wm,
+                        number,
+                        str(page_no),
+                        self.source.url,
+                        last and (stable or give_up),
+                        dropped,
+                    )
+                )
                 if last:
                     break
                 page_no += 1
             if stable:
                 return
-            log.info("%s: data changed during pass %d; reading the pages again to catch records that shifted "
-                     "between pages", self.source.name, pass_no)
+            log.info(
+                "%s: data changed during pass %d; reading the pages again to catch records that shifted "
+                "between pages",
+                self.source.name,
+                pass_no,
+            )
 
 
 def fetch_pages(
@@ -382,10 +302,11 @@ def fetch_pages(
             f"or Prefect Secret block {source.auth.prefect_secret or '-'}"
         )
     own = client is None
-    http = client or httpx.Client(follow_redirects=True, headers={"Accept": "application/json",
-                                                                   "User-Agent": "duban-api-connector"})
+    http = client or httpx.Client(
+        follow_redirects=True, headers={"Accept": "application/json", "User-Agent": "duban-api-connector"}
+    )
     try:
-        run = _Run(source, since, _Fetcher(source, token, http, sleep))
+        run = _Run(source, since, Fetcher(source, token, http, sleep))
         pg = source.pagination
         if isinstance(pg, CursorPagination):
             yield from run.cursor_pages(pg)

@@ -73,7 +73,9 @@ class AuthConfig(_Strict):
     @model_validator(mode="after")
     def _has_origin(self) -> AuthConfig:
         if not self.env and not self.prefect_secret:
-            raise ValueError("auth needs env (an environment variable) or prefect_secret (a Secret block name)")
+            raise ValueError(
+                "auth needs env (an environment variable) or prefect_secret (a Secret block name)"
+            )
         return self
 
     def header_value(self, token: str) -> str:
@@ -164,7 +166,9 @@ def url_override_env(name: str) -> str:
     return f"DUBAN_SOURCE_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_URL"
 
 
-def load_sources(path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> list[SourceConfig]:
+def load_sources(
+    path: Path | str | None = None, *, env: Mapping[str, str] | None = None
+) -> list[SourceConfig]:
     """Read and validate ``sources.yaml`` (default: the settings' ``sources_path``).
 
     ``DUBAN_SOURCE_<NAME>_URL`` in ``env`` (default ``os.environ``) replaces that source's
@@ -215,7 +219,9 @@ def get_source(sources: list[SourceConfig], name: str) -> SourceConfig:
     for s in sources:
         if s.name == name:
             return s
-    raise ConfigError(f"unknown API source {name!r}; configured: {', '.join(s.name for s in sources) or 'none'}")
+    raise ConfigError(
+        f"unknown API source {name!r}; configured: {', '.join(s.name for s in sources) or 'none'}"
+    )
 
 
 def resolve_token(source: SourceConfig, *, env: Mapping[str, str] | None = None) -> str | None:

@@ -10,15 +10,17 @@ with keyset-cursor or page pagination and optional bearer/header auth::
         os.environ["DUBAN_SOURCE_ZZD_PROGRESS_URL"] = api.base_url
         ...                                   # pull from api.url, then inspect api.requests
 
-Responses: cursor style ``{"data": [...], "next_cursor": "…" | null}``; page style
-``{"data": [...], "page": n, "size": k, "total": t}``. ``limit``/``size`` are honoured up to
-``page_size``. A :class:`Fault` picks requests by their 1-based index among record requests
-(``request``) or by page (``page``: the page number, or for cursors the page's ordinal) and
-replaces the normal answer with: a ``timeout`` (no answer for ``delay_s``, then the connection
-closes), a ``status`` (with ``headers``/``body``), a ``truncate``\\d body, a ``repeat`` of the
-previous page's body, or a ``change`` (upsert ``record`` into the data, then answer ``status``
-so the client retries against changed data). Each fault fires ``times`` times; the first
-matching fault in the list wins. ``/healthz`` answers ``ok`` and is not logged.
+Responses: cursor style ``{"data": [...], "next_cursor": "…" | null}``; page style ``{"data":
+[...], "page": n, "size": k, "total": t}``. ``limit``/``size`` are honoured up to
+``page_size``; the parameter names are those of ``config/sources.yaml``'s example (``cursor``,
+``limit``, ``page``, ``size``, ``updated_since``). A :class:`Fault` picks requests by their
+1-based index among record requests (``request``) or by page (``page``: the page number, or
+for cursors the page's ordinal) and replaces the normal answer with: a ``timeout`` (no answer
+for ``delay_s``, then the connection closes), a ``status`` (with ``headers``/``body``), a
+``truncate`` (half the body: invalid JSON), a ``repeat`` of the previous page's body, or a
+``change`` (upsert ``record`` into the data, then answer ``status`` so the client retries
+against changed data). Each fault fires ``times`` times; the first matching fault in the list
+wins. ``/healthz`` answers ``ok`` and is not logged.
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ class LoopbackApi:
         server.block_on_close = False
         self._server = server
         self._closing.clear()
-        self._thread = threading.Thread(target=server.serve_forever, name="loopback-api", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -148,7 +152,9 @@ class LoopbackApi:
     def __enter__(self) -> LoopbackApi:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -187,7 +193,11 @@ class LoopbackApi:
             return list(self._log)
 
     def _sorted(self, since: str | None) -> list[dict[str, Any]]:
-        rows = [r for r in self._records.values() if since is None or str(r.get(self.watermark_field, "")) >= since]
+        rows = [
+            r
+            for r in self._records.values()
+            if since is None or str(r.get(self.watermark_field, "")) >= since
+        ]
         return sorted(rows, key=self._key)
 
     def _key(self, rec: dict[str, Any]) -> tuple[str, str]:
@@ -253,7 +263,9 @@ class LoopbackApi:
         if fault.action == "change" and fault.record is not None:
             self._records[str(fault.record[self.id_field])] = dict(fault.record)
         entry.status = fault.status
-        payload = fault.body if fault.body is not None else json.dumps({"error": f"injected HTTP {fault.status}"})
+        payload = (
+            fault.body if fault.body is not None else json.dumps({"error": f"injected HTTP {fault.status}"})
+        )
         return fault.status, payload.encode("utf-8"), dict(fault.headers)
 
     def _page(self, query: dict[str, str]) -> tuple[int, bytes]:
@@ -305,8 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
             self.close_connection = True
 
-    def reply(self, status: int, body: bytes, *, headers: dict[str, str] | None = None,
-              content_type: str = "application/json; charset=utf-8") -> None:
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

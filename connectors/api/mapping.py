@@ -71,7 +71,10 @@ class ApiRecord:
             header_row=None,
             columns={k: k for k in self.values},
             rows=[SubmissionRow(row=1, values=dict(self.values))],
-            meta={"record_id": self.record_id, **({"updated_at": self.updated_at} if self.updated_at else {})},
+            meta={
+                "record_id": self.record_id,
+                **({"updated_at": self.updated_at} if self.updated_at else {}),
+            },
             unit_hint=self.unit,
             period_hint=self.period,
         )

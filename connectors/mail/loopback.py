@@ -175,6 +175,8 @@ class LoopbackSmtpServer:
         if auth is not None:
             kwargs["authenticator"] = self._authenticator(auth)
             kwargs["auth_required"] = True
+            if implicit_tls:  # the whole session is TLS; aiosmtpd only recognises STARTTLS as such
+                kwargs["auth_require_tls"] = False
         self._controller = Controller(
             _Handler(self),
             hostname="127.0.0.1",
@@ -189,7 +191,7 @@ class LoopbackSmtpServer:
                 ok = (data.login.decode(), data.password.decode()) == auth
                 if ok:
                     self.logins.append(data.login.decode())
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
             return AuthResult(success=False, handled=False)
 
         return check

@@ -126,6 +126,11 @@ class SmtpSender:
                 conn.starttls(context=self._context())
                 conn.ehlo()
             if self.user:
+                if not conn.has_extn("auth"):
+                    raise SmtpPermanentError(
+                        f"{cfg.host}:{cfg.port} offers no AUTH (security={cfg.security}); "
+                        "check the port and smtp.security"
+                    )
                 conn.login(self.user, self._secret())
         except BaseException:
             self._close_quietly(conn)
@@ -192,7 +197,8 @@ class SmtpSender:
                 self._pace()
                 errors = self._conn.send_message(msg, from_addr=self.envelope_from, to_addrs=pending)
             except smtplib.SMTPRecipientsRefused as exc:  # nobody got it (or a 421 cut RCPT short)
-                self.close()
+                if any(_code(code) == 421 for code, _ in exc.recipients.values()):
+                    self.close()  # smtplib has dropped the socket; otherwise it sent RSET
                 errors = {}
                 for rcpt, (code, resp) in exc.recipients.items():
                     (refused if _code(code) >= 500 else transient)[rcpt] = _reply(code, resp)
@@ -202,7 +208,8 @@ class SmtpSender:
                     break
                 continue
             except smtplib.SMTPDataError as exc:
-                self.close()
+                if exc.smtp_code == 421:
+                    self.close()
                 last_error = _reply(exc.smtp_code, exc.smtp_error)
                 if exc.smtp_code >= 500:  # the message itself is refused, for everyone
                     refused.update({r: last_error for r in pending})

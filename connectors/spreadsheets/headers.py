@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 __all__ = [
     "AMBIGUOUS_NARRATIVE",
+    "MATCH_CACHE",
+    "MAX_HEADING",
     "SYNONYMS",
     "HeaderMatch",
     "match_header",
@@ -21,6 +23,7 @@ __all__ = [
 ]
 
 #: canonical field → headings meaning it (written naturally; normalised when the index is built).
+# fmt: off
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "item_id": (
         "任务编码", "任务ID", "任务编号", "任务代码", "编码", "事项编码", "事项编号", "事项代码",
@@ -37,7 +40,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "部门", "部门名称", "实施单位", "unit",
     ),
     "role": ("角色", "单位角色", "承担角色", "责任类型", "牵头/配合", "牵头或配合", "role"),
-    "lead_unit": ("牵头单位", "牵头部门", "主责单位", "牵头责任单位", "主要责任单位", "lead unit", "lead_unit"),
+    "lead_unit": (
+        "牵头单位", "牵头部门", "主责单位", "牵头责任单位", "主要责任单位", "lead unit", "lead_unit",
+    ),
     "status": (
         "完成状态", "状态", "进度状态", "推进状态", "完成情况(状态)", "任务状态", "实施状态",
         "当前状态", "进展状态", "工作状态", "是否完成", "完成状态(未启动/推进中/滞后/暂停/已完成)",
@@ -75,6 +80,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "phone", "tel",
     ),
 }
+# fmt: on
 
 #: "完成情况" names the narrative in most forms but the status in some; the detector decides.
 AMBIGUOUS_NARRATIVE = "完成情况"
@@ -108,7 +114,7 @@ _KEYWORDS: tuple[tuple[str, str], ...] = (
 )
 #: A heading holding one of these is about something else (a deadline, a remark): no keyword match.
 _KEYWORD_BLOCKERS = ("时间", "时限", "日期", "期限", "备注", "依据", "目标值")
-_MAX_HEADING = 24  # longer cells are prose or data, never a heading
+MAX_HEADING = 24  # longer cells are prose or data, never a heading
 
 _STRIP = re.compile(r"[\s*＊※#]+")
 _PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
@@ -135,7 +141,8 @@ def _build_index() -> dict[str, str]:
 
 _INDEX = _build_index()
 _AMBIGUOUS = normalize_header(AMBIGUOUS_NARRATIVE)
-_CACHE: dict[str, HeaderMatch | None] = {}
+#: heading text → match, shared by every file read in this process (bounded below).
+MATCH_CACHE: dict[str, HeaderMatch | None] = {}
 
 
 def _match(text: str) -> HeaderMatch | None:
@@ -159,14 +166,14 @@ def _match(text: str) -> HeaderMatch | None:
 
 def match_header(text: object) -> HeaderMatch | None:
     """The field a heading cell names, or None. Cached: headings repeat across thousands of files."""
-    if not isinstance(text, str) or len(text) > _MAX_HEADING:
+    if not isinstance(text, str) or len(text) > MAX_HEADING:
         return None
     try:
-        return _CACHE[text]
+        return MATCH_CACHE[text]
     except KeyError:
         pass
     found = _match(text)
-    if len(_CACHE) > 50_000:
-        _CACHE.clear()
-    _CACHE[text] = found
+    if len(MATCH_CACHE) > 50_000:
+        MATCH_CACHE.clear()
+    MATCH_CACHE[text] = found
     return found

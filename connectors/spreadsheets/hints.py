@@ -22,7 +22,9 @@ _QUARTER = (
     re.compile(r"(?<![A-Za-z])[Qq]([1-4])\s*[-_/ ]?\s*(20\d{2})(?!\d)"),
 )
 _MONTH = (
-    re.compile(r"(20\d{2})\s*年\s*(1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])\s*月(?!\s*\d{1,2}\s*日|份?\s*[至到-])"),
+    re.compile(
+        r"(20\d{2})\s*年\s*(1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])\s*月(?!\s*\d{1,2}\s*日|份?\s*[至到-])"
+    ),
     re.compile(r"(?<!\d)(20\d{2})\s*[-_]?\s*[Mm]\s*(1[0-2]|0?[1-9])(?!\d)"),
     re.compile(r"(?<!\d)(20\d{2})[-/.](1[0-2]|0?[1-9])(?!\d|[-/.]\d)"),
 )
@@ -86,7 +88,7 @@ def find_unit(rows: list[list[object]]) -> str | None:
     """The unit named by a ``填报单位：X`` label in ``rows`` (label and name in one cell or two)."""
     for row in rows:
         for i, cell in enumerate(row):
-            if not isinstance(cell, str) or "单位" not in cell and "部门" not in cell:
+            if not isinstance(cell, str) or ("单位" not in cell and "部门" not in cell):
                 continue
             m = _UNIT_LABEL.search(cell)
             if not m:

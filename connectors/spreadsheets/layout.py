@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from duban.domain import FIELDS, SheetTable, SubmissionRow
 
-from .headers import HeaderMatch, match_header
+from .headers import MATCH_CACHE, MAX_HEADING, HeaderMatch, match_header
 from .hints import find_period, find_unit
 
 __all__ = [
@@ -44,6 +45,9 @@ _FOOTER = re.compile(
     r"|^(?:合\s*计|总\s*计|填报说明|填表说明)"
 )
 _MAX_NOTES = 5
+_QUIET_ROWS = 3  # after a header, this many rows naming no field mean the data has begun
+_MISS = object()
+_cache_get = MATCH_CACHE.get
 
 
 @dataclass
@@ -135,8 +139,26 @@ def _resolve(matches: dict[int, HeaderMatch], texts: dict[int, str]) -> Header:
     return Header(top=0, bottom=0, columns=columns, headings=headings, notes=notes)
 
 
-def _qualifies(fields: set[str] | dict[str, int]) -> bool:
-    return len(fields) >= 2 and any(f in _KEY_FIELDS for f in fields)
+def _qualifies(matches: dict[int, HeaderMatch]) -> bool:
+    """At least two fields named by a synonym, one of them identifying or reporting a task."""
+    exact = {m.field for m in matches.values() if m.exact}
+    return len(exact) >= 2 and any(f in _KEY_FIELDS for f in exact)
+
+
+def _any_exact(matches: dict[int, HeaderMatch]) -> bool:
+    return any(m.exact for m in matches.values())
+
+
+def _row_matches(row: list[Any]) -> dict[int, HeaderMatch]:
+    found: dict[int, HeaderMatch] = {}
+    for c, value in enumerate(row):
+        if value.__class__ is str and 0 < len(value) <= MAX_HEADING:
+            m = _cache_get(value, _MISS)
+            if m is _MISS:
+                m = match_header(value)
+            if m is not None:
+                found[c] = m
+    return found
 
 
 def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
@@ -144,32 +166,28 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
 
     A pair is used when the rows together name more fields than either alone: an upper row
     of group labels (完成情况 over 完成状态 | 完成进度) or labels merged down over two rows.
+    Scanning stops a few rows into the data once a header has been found.
     """
     limit = min(scan, len(rows))
-    row_matches: list[dict[int, HeaderMatch]] = []
-    for r in range(limit):
-        found: dict[int, HeaderMatch] = {}
-        for c, value in enumerate(rows[r]):
-            if isinstance(value, str):
-                m = match_header(value)
-                if m is not None:
-                    found[c] = m
-        row_matches.append(found)
-
     best: tuple[tuple[int, int, int], int, int, dict[int, HeaderMatch], dict[int, str]] | None = None
+    lower = _row_matches(rows[0]) if limit else {}
+    quiet = 0  # rows without a synonym since the best header so far
     for r in range(limit):
-        single = row_matches[r]
-        if len(single) >= 2:
-            fields = {m.field for m in single.values()}
-            if _qualifies(fields):
-                key = (len(fields), 1, -r)
-                if best is None or key > best[0]:
-                    best = (key, r, r, single, {c: _text(rows[r][c]) for c in single})
-        if r + 1 < limit and single and row_matches[r + 1]:
-            pair, texts = _pair(rows[r], rows[r + 1], row_matches[r + 1])
+        single = lower
+        lower = _row_matches(rows[r + 1]) if r + 1 < limit else {}
+        if best is not None:
+            quiet = 0 if _any_exact(single) else quiet + 1
+            if quiet >= _QUIET_ROWS:
+                break
+        if len(single) >= 2 and _qualifies(single):
+            key = (len({m.field for m in single.values()}), 1, -r)
+            if best is None or key > best[0]:
+                best = (key, r, r, single, {c: _text(rows[r][c]) for c in single})
+        if lower and _any_exact(single) and _any_exact(lower):
+            pair, texts = _pair(rows[r], rows[r + 1], lower)
             fields = {m.field for m in pair.values()}
-            alone = max(len({m.field for m in single.values()}), len({m.field for m in row_matches[r + 1].values()}))
-            if _qualifies(fields) and len(fields) > alone:
+            alone = max(len({m.field for m in single.values()}), len({m.field for m in lower.values()}))
+            if _qualifies(pair) and len(fields) > alone:
                 key = (len(fields), 0, -r)
                 if best is None or key > best[0]:
                     best = (key, r, r + 1, pair, texts)
@@ -178,14 +196,14 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
     _, top, bottom, matches, texts = best
     header = _resolve(matches, texts)
     header.top, header.bottom = top, bottom
-    if bottom > top:
-        header.notes.insert(0, f"two-row header (rows {top + 1}–{bottom + 1} of the table area)")
     used = set(header.columns.values())
     for r in range(top, bottom + 1):
         for c, value in enumerate(rows[r]):
             if c not in used and c not in matches and not _empty(value):
                 text = _text(value)
-                if text not in header.unknown and (bottom == top or r == bottom or _empty(_cell(rows[bottom], c))):
+                if text not in header.unknown and (
+                    bottom == top or r == bottom or _empty(_cell(rows[bottom], c))
+                ):
                     header.unknown.append(text)
     return header
 
@@ -244,6 +262,9 @@ def table_from_sheet(
         return None
     meta = dict(meta or {})
     notes = list(header.notes)
+    if header.bottom > header.top:
+        first = sheet.first_row
+        notes.insert(0, f"two-row header on rows {first + header.top}–{first + header.bottom}")
     if filled:
         notes.append(f"{filled} merged cell range(s) read as filled with their value")
     if header.unknown:
@@ -253,8 +274,10 @@ def table_from_sheet(
     line_period = find_period(*(_text(v) for row in above for v in row if isinstance(v, str)))
     period_hint = find_period(meta.get("period"), line_period, sheet.name, file_name)
     if meta.get("period") and line_period and period_hint != line_period:
-        notes.append(f"period {line_period} written above the table differs from the template's {period_hint}")
-    body, ends = _body(rows, header, sheet.first_row)
+        notes.append(
+            f"period {line_period} written above the table differs from the template's {period_hint}"
+        )
+    body, ends = _body(rows, header, sheet.first_row, sheet.first_col)
     notes.extend(ends)
     return SheetTable(
         source=source,
@@ -269,9 +292,16 @@ def table_from_sheet(
     )
 
 
-def _body(rows: list[list[Any]], header: Header, first_row: int) -> tuple[list[SubmissionRow], list[str]]:
+def _body(
+    rows: list[list[Any]], header: Header, first_row: int, first_col: int
+) -> tuple[list[SubmissionRow], list[str]]:
     """The data rows under the header, up to a blank run or a footer; blank rows skipped."""
     cols = sorted(header.columns.items(), key=lambda kv: kv[1])
+    fields = [f for f, _ in cols]
+    index = [c for _, c in cols]
+    width = max(index) + 1
+    pick = itemgetter(*index) if len(index) > 1 else (lambda row: (row[index[0]],))
+    nfields = len(fields)
     out: list[SubmissionRow] = []
     errors: list[str] = []
     notes: list[str] = []
@@ -280,42 +310,41 @@ def _body(rows: list[list[Any]], header: Header, first_row: int) -> tuple[list[S
     footer = False
     for i in range(header.bottom + 1, len(rows)):
         row = rows[i]
-        first = next((v for v in row if v != "" and v is not None), None)
-        if first is None or (isinstance(first, str) and not any(_text(v) for v in row)):
-            blank += 1
-            if blank >= BLANK_RUN_END:
-                end = i
-                break
+        raw = pick(row) if len(row) >= width else tuple(row[c] if c < len(row) else None for c in index)
+        clean = [(v.strip() or None) if v.__class__ is str else v for v in raw]
+        if clean.count(None) == nfields:  # nothing in the report's columns: blank, or notes beside
+            if all(_empty(v) for v in row):
+                blank += 1
+                if blank >= BLANK_RUN_END:
+                    end = i
+                    break
+            else:
+                blank = 0
+                first = next(v for v in row if not _empty(v))
+                if isinstance(first, str) and _FOOTER.match(first.strip()):
+                    end, footer = i, True
+                    notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
+                    break
             continue
         blank = 0
-        if isinstance(first, str) and _FOOTER.match(first.strip()):
+        first = next(v for v in row if v is not None and v != "")
+        if first.__class__ is str and _FOOTER.match(first.strip()):
             end, footer = i, True
             notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
             break
-        values: dict[str, Any] = {}
-        filled = False
-        n = len(row)
-        for fld, c in cols:
-            v = row[c] if c < n else None
-            if type(v) is str:
-                v = v.strip()
-                if not v:
-                    v = None
-                elif v[0] == "#" and v in EXCEL_ERRORS:
-                    errors.append(f"{_col_name(c)}{first_row + i} {v}")
-                    v = None
-            elif v == "":
-                v = None
-            if v is not None:
-                filled = True
-            values[fld] = v
-        if filled:
-            out.append(SubmissionRow(row=first_row + i, values=values))
+        if not EXCEL_ERRORS.isdisjoint(clean):
+            for j, v in enumerate(clean):
+                if v.__class__ is str and v in EXCEL_ERRORS:
+                    errors.append(f"{_col_name(first_col - 1 + index[j])}{first_row + i} {v}")
+                    clean[j] = None
+            if clean.count(None) == nfields:
+                continue
+        out.append(SubmissionRow(row=first_row + i, values=dict(zip(fields, clean, strict=True))))
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
         notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)
     if end is not None:
-        left = sum(1 for row in rows[end:] if any(not _empty(v) for v in row))
+        left = sum(1 for row in rows[end + (1 if footer else 0) :] if any(not _empty(v) for v in row))
         if left and not footer:
             notes.append(f"table ends at a run of {BLANK_RUN_END} blank rows before row {first_row + end}")
         if left:

@@ -17,6 +17,7 @@ from pathlib import Path
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from duban.bulletin.metrics import STATUS_ORDER, Metrics
 
@@ -49,6 +50,21 @@ def _candidates() -> list[Path]:
     return found
 
 
+def _register_first(path: Path) -> None:
+    """Add the font and put it ahead of system fonts of the same family name.
+
+    A system may also have "Noto Sans CJK SC" (another version, a .ttc); matplotlib picks the
+    first of equally good matches, so moving the bundled file first makes charts look the
+    same on every machine.
+    """
+    fm = font_manager.fontManager
+    before = len(fm.ttflist)
+    fm.addfont(str(path))  # also clears matplotlib's findfont cache
+    added = fm.ttflist[before:]
+    del fm.ttflist[before:]
+    fm.ttflist[:0] = added
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """Register the bundled Noto Sans CJK SC with matplotlib and return its family name."""
@@ -56,7 +72,7 @@ def cjk_font() -> str | None:
     for wanted in _PREFERRED:
         for f in files:
             if f.name == wanted:
-                font_manager.fontManager.addfont(str(f))
+                _register_first(f)
                 name = font_manager.FontProperties(fname=str(f)).get_name()
                 log.debug("charts use CJK font %s from %s", name, f)
                 return name
@@ -99,9 +115,10 @@ def _status_by_part(m: Metrics, path: Path) -> Path:
         )
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("任务数（项）")
-    ax.set_title(f"{m.period_label}各部分任务状态（以牵头单位报送为准）", fontsize=11)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=6, frameon=False, fontsize=9)
+    ax.set_title(f"{m.period_label}各部分任务状态（以牵头单位报送为准）", fontsize=11, pad=26)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, frameon=False, fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
 
@@ -115,7 +132,8 @@ def _unit_timeliness(m: Metrics, path: Path) -> Path:
     bars = ax.barh([u.unit for u in units], rates, color=colours)
     labels = [f"{r:.1f}%（{u.on_time}/{u.expected}）" for r, u in zip(rates, units, strict=True)]
     ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
-    ax.set_xlim(0, 125)
+    ax.set_xlim(0, 125)  # room for the labels right of a full bar
+    ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("按时报送率（%）")
     ax.set_title(f"{m.period_label}各单位按时报送率（全部单位 {m.timeliness * 100:.1f}%）", fontsize=11)
     ax.tick_params(axis="y", labelsize=8)

@@ -23,6 +23,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph as DocxParagraph
+from PIL import Image as PILImage
 
 from duban.bulletin.model import Attachment, Block, Bulletin, Figure, Paragraph, Style, Table
 
@@ -45,6 +46,7 @@ FONT_PAGE = "宋体"
 #: 225 mm text block ÷ 22 lines ≈ 28.9 pt, the fixed spacing used in practice.
 LINE_PITCH = Pt(28.9)
 _TWO_CHARS = Pt(32)  # first-line indent: two 3号 characters
+_MAX_FIGURE_MM = 165  # leaves room for the 附件 label, title and caption on the same page
 
 #: The model's paragraph roles → the Word style that lays them out.
 STYLE_NAMES: dict[Style, str] = {
@@ -139,8 +141,8 @@ def _define_styles(doc: DocxDocument) -> None:
     name.paragraph_format.space_before = LINE_PITCH
     name.paragraph_format.space_after = LINE_PITCH
     name.paragraph_format.keep_with_next = True
-    _style(doc, "表格文字", FONT_BODY, Pt(12), align=center, indent=None, exact=False)
-    _style(doc, "表头", FONT_H1, Pt(12), align=center, indent=None, exact=False)
+    _style(doc, "表格文字", FONT_BODY, Pt(10.5), align=center, indent=None, exact=False)  # 五号
+    _style(doc, "表头", FONT_H1, Pt(10.5), align=center, indent=None, exact=False)
     _style(doc, "图片", FONT_BODY, Pt(16), align=center, indent=None, exact=False)
     _style(doc, "图题", FONT_H2, Pt(14), align=center, indent=None, exact=False)
     _style(doc, "页码", FONT_PAGE, Pt(14), align=right, indent=None, exact=False)
@@ -154,12 +156,12 @@ def _page_setup(doc: DocxDocument) -> None:
     sec.left_margin, sec.right_margin = Mm(28), Mm(26)
     sec.header_distance = Mm(15)
     sec.footer_distance = Mm(28)  # puts "— N —" about 7 mm below the text block
+    # The 22-line rhythm comes from the styles' exact spacing; a snapping document grid would
+    # also stretch the 22 pt title and the 12 pt table rows to whole grid lines in LibreOffice.
     grid = sec._sectPr.find(qn("w:docGrid"))
-    if grid is None:
-        grid = OxmlElement("w:docGrid")
-        sec._sectPr.append(grid)
-    grid.set(qn("w:type"), "lines")
-    grid.set(qn("w:linePitch"), str(round(LINE_PITCH.pt * 20)))
+    if grid is not None:
+        grid.attrib.pop(qn("w:type"), None)
+        grid.set(qn("w:linePitch"), str(round(LINE_PITCH.pt * 20)))
     doc.settings.odd_and_even_pages_header_footer = True
     for footer, align, side in (
         (sec.footer, WD_ALIGN_PARAGRAPH.RIGHT, "right"),
@@ -208,7 +210,15 @@ def _add_table(doc: DocxDocument, t: Table) -> None:
     table = doc.add_table(rows=1, cols=len(t.columns))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    table.autofit = False
+    table.autofit = False  # fixed layout: the column widths below are kept
+    for column, col in zip(table.columns, t.columns, strict=True):
+        column.width = Mm(col.width_mm)
+    tblw = table._tbl.tblPr.find(qn("w:tblW"))
+    if tblw is None:
+        tblw = OxmlElement("w:tblW")
+        table._tbl.tblPr.append(tblw)
+    tblw.set(qn("w:type"), "dxa")
+    tblw.set(qn("w:w"), str(round(sum(c.width_mm for c in t.columns) / 25.4 * 1440)))
     _repeat_header(table.rows[0])
     for cell, col in zip(table.rows[0].cells, t.columns, strict=True):
         cell.width = Mm(col.width_mm)
@@ -229,7 +239,11 @@ def _add_figure(doc: DocxDocument, f: Figure, charts: dict[str, Path]) -> None:
     path = charts.get(f.key)
     if path is None or not Path(path).is_file():
         return
-    doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), width=Mm(150))
+    with PILImage.open(path) as im:
+        ratio = im.height / im.width
+    # Full text-block width, unless that is taller than most of a page (many units).
+    size = {"width": Mm(150)} if 150 * ratio <= _MAX_FIGURE_MM else {"height": Mm(_MAX_FIGURE_MM)}
+    doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), **size)
     doc.add_paragraph(f.caption, style=doc.styles["图题"])
 
 

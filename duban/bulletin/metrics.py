@@ -285,7 +285,7 @@ def _lagging(items: list[ItemStatus]) -> list[LaggingItem]:
     for it in items:
         reasons = []
         if it.status in _ATTENTION:
-            reasons.append(f"报告{it.status}")
+            reasons.append(f"状态为{it.status}")
         if it.stalled and it.status != "已完成":
             reasons.append("连续两期无进展")
         if it.regressed:
@@ -325,7 +325,7 @@ def _rules(rating: RatingConfig) -> list[str]:
         "事项状态以牵头单位报送的完成状态为准；牵头单位未报送或所报状态无法识别的，计为“未报送”；"
         "牵头单位未明确的，以第一个责任单位为准。仅由“市级有关单位”等泛指单位承担的事项不计入统计。",
         "报告“暂停”的事项单独统计，不计入“滞后”，但与滞后、连续两期无进展、进度倒退的事项一并列入附件2。",
-        "应报数为单位承担（牵头或配合）的事项数；按时报送指在截止日期前报送；迟报天数按工作日计算"
+        "应报数为单位承担（牵头或配合）的事项数；按时报送指在报送截止日期当日或之前报送；迟报天数按工作日计算"
         "（扣除法定节假日，计入调休上班日）；不合格指报送内容中存在无效数值的事项数。",
         f"按时报送率＝按时报送数÷应报数。星级评定：按时报送率{steps}，以下为一星；"
         f"不合格事项占已报送事项比例超过{rating.invalid_penalty_threshold * 100:g}%的降一星（最低一星）。"

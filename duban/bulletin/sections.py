@@ -31,6 +31,9 @@ DEFAULT_NEXT_STEPS = (
 )
 
 
+_PROBLEMS_IN_TEXT = 5  # up to this many items needing attention, the text quotes their problems
+
+
 def item_label(item: Item) -> str:
     return f"任务{item.number}（{item.title}）" if item.number is not None else f"“{item.title}”"
 
@@ -121,14 +124,18 @@ def progress(facts: PeriodFacts, m: Metrics) -> list[Block]:
                     )
                 )
             )
-        if not quoted:
+        silent = [it for it in m.items if it.item.part_key == g.key and it.status == MISSING]
+        if silent:
+            names = "、".join(f"{item_label(it.item)}（牵头单位{it.lead_unit}）" for it in silent)
+            out.append(Paragraph.of(f"{names}本期未报送进展情况。"))
+        elif not quoted:
             out.append(Paragraph.of("本期牵头单位未报送该部分任务的进展情况。"))
     return out
 
 
-def _lagging_phrase(lg: LaggingItem) -> str:
+def _lagging_phrase(lg: LaggingItem, *, with_problems: bool) -> str:
     text = f"{item_label(lg.item)}，牵头单位{lg.lead_unit}，{'、'.join(lg.reasons)}"
-    if lg.problems:
+    if lg.problems and with_problems:
         text += f"，存在问题：{lg.problems.rstrip('。；;')}"
     return text
 
@@ -137,7 +144,9 @@ def problems(facts: PeriodFacts, m: Metrics) -> list[Block]:
     out: list[Block] = [Paragraph.of("三、存在问题", Style.HEADING1)]
     out.append(Paragraph.of("（一）部分任务推进滞后。", Style.HEADING2))
     if m.lagging:
-        listed = "；".join(_lagging_phrase(lg) for lg in m.lagging)
+        # A long list names the items only; their reported problems stay in 附件2.
+        short = len(m.lagging) <= _PROBLEMS_IN_TEXT
+        listed = "；".join(_lagging_phrase(lg, with_problems=short) for lg in m.lagging)
         out.append(Paragraph.of(f"本期有{len(m.lagging)}项任务需重点关注：{listed}。详见附件2。"))
     else:
         out.append(Paragraph.of("本期未发现滞后、暂停、连续两期无进展或进度倒退的任务。"))
@@ -183,14 +192,14 @@ def next_steps(facts: PeriodFacts) -> list[Block]:
 def _unit_table(m: Metrics) -> Table:
     cols = (
         Column("排名", "int", 10),
-        Column("单位", "text", 30),
-        Column("应报", "int", 11),
+        Column("单位", "text", 34),
+        Column("应报", "int", 10),
         Column("按时报送", "int", 13),
-        Column("迟报", "int", 11),
-        Column("最长逾期(工作日)", "int", 17),
-        Column("未报", "int", 11),
-        Column("不合格", "int", 12),
-        Column("按时报送率", "pct", 16),
+        Column("迟报", "int", 10),
+        Column("最长逾期(工作日)", "int", 15),
+        Column("未报", "int", 10),
+        Column("不合格", "int", 11),
+        Column("按时报送率", "pct", 18),
         Column("评级", "stars", 25),
     )
     rows: list[tuple[object, ...]] = [
@@ -216,12 +225,12 @@ def _unit_table(m: Metrics) -> Table:
 def _lagging_table(m: Metrics) -> Table:
     cols = (
         Column("序号", "int", 10),
-        Column("任务", "text", 40),
-        Column("牵头单位", "text", 24),
+        Column("任务", "text", 36),
+        Column("牵头单位", "text", 22),
         Column("状态", "text", 14),
-        Column("进度", "progress", 12),
-        Column("关注原因", "text", 24),
-        Column("存在问题", "text", 32),
+        Column("进度", "progress", 14),
+        Column("关注原因", "text", 26),
+        Column("存在问题", "text", 34),
     )
     rows = tuple(
         (n, item_label(lg.item), lg.lead_unit, lg.status, lg.progress, "、".join(lg.reasons), lg.problems)

@@ -29,17 +29,18 @@ __all__ = [
     "split_units",
 ]
 
-# One-to-one character mapping (same length), so offsets in the normalised text are offsets
-# in the original. Full-width digits matter for task numbers such as "１．".
-_NORMALISE = str.maketrans(
-    "（）：；，．　、０１２３４５６７８９［］",
-    "():;,. 、0123456789[]",
-)
+# One-to-one character replacements (same length), so offsets in the normalised text are
+# offsets in the original. Full-width digits matter for task numbers such as "１．".
+_NORMALISE = tuple(zip("（）：；，．　０１２３４５６７８９［］", "():;,. 0123456789[]", strict=True))
 
 
 def normalise(text: str) -> str:
     """Full-width punctuation → ASCII, one character for one character."""
-    return text.translate(_NORMALISE)
+    # A chain of str.replace is several times faster than str.translate on CJK text.
+    for full, ascii_ in _NORMALISE:
+        if full in text:
+            text = text.replace(full, ascii_)
+    return text
 
 
 #: Collective names that are not addressable units: kept on the item, flagged, never emailed.
@@ -113,6 +114,7 @@ _TAILS = (
     "等部门",
     "等",
 )
+_TAIL_ENDS = frozenset(t[-1] for t in _TAILS)
 _SEPARATORS = frozenset("、,;/ \t\n\r")
 _OPEN, _CLOSE = "([〔《“", ")]〕》”"
 
@@ -208,7 +210,7 @@ def _trim(norm: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and norm[end - 1] in " 、,;:。.”》\"'":
         end -= 1
-    for tail in _TAILS:
+    for tail in _TAILS if norm[end - 1 : end] in _TAIL_ENDS else ():
         if end - start > len(tail) + 1 and norm.startswith(tail, end - len(tail)):
             end -= len(tail)
             break
@@ -326,12 +328,13 @@ def build_assignments(text: str, segments: list[tuple[str, int, int]]) -> list[A
     twice keeps its first place. ``unit`` is the raw text; resolution comes later.
     """
     has_lead = any(kind == "lead" for kind, _, _ in segments)
+    norm = normalise(text)
     out: list[Assignment] = []
     seen: set[str] = set()
     for kind, a, b in segments:
         if kind == "deadline":
             continue
-        for s, e in split_units(text, a, b):
+        for s, e in _split_spans(norm, a, b):
             raw = text[s:e].strip()
             if not raw or raw in seen:
                 continue

@@ -31,7 +31,7 @@ from duban.domain import Finding, FindingKind, SheetTable
 from duban.periods import find_period_key, normalise_period_key
 
 if TYPE_CHECKING:
-    from duban.units import UnitDirectory
+    from duban.units import Resolution, UnitDirectory
 
 __all__ = ["Identity", "identify"]
 
@@ -56,16 +56,11 @@ def _column_unit(table: SheetTable) -> str | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _units(directory: UnitDirectory) -> list[Any]:
-    units = directory.units
-    return list(units.values()) if isinstance(units, dict) else list(units)
-
-
 def _filename_unit(directory: UnitDirectory, filename: str) -> str | None:
     """The longest directory name (short, full or alias) contained in the file's base name."""
     base = unicodedata.normalize("NFKC", os.path.basename(filename))
     best: tuple[int, str] | None = None
-    for unit in _units(directory):
+    for unit in directory.units:
         for name in (unit.short_name, unit.full_name, *unit.aliases):
             name = unicodedata.normalize("NFKC", name or "")
             if len(name) >= 2 and name in base and (best is None or len(name) > best[0]):
@@ -80,14 +75,18 @@ def _sender_unit(directory: UnitDirectory, sender: str | None, senders: dict[str
     for key, unit in (senders or {}).items():
         if key.strip().lower() == addr:
             return unit
-    for unit in _units(directory):
+    for unit in directory.units:
         if addr in (e.strip().lower() for e in unit.emails):
             return unit.short_name
     return None
 
 
 def _unit_candidates(
-    table: SheetTable, directory: UnitDirectory, filename: str, sender: str | None, senders: dict[str, str] | None
+    table: SheetTable,
+    directory: UnitDirectory,
+    filename: str,
+    sender: str | None,
+    senders: dict[str, str] | None,
 ) -> list[tuple[str, str]]:
     found = [
         ("meta", _text(table.meta.get("unit"))),
@@ -101,13 +100,17 @@ def _unit_candidates(
 
 
 def _identify_unit(
-    table: SheetTable, directory: UnitDirectory, filename: str, sender: str | None, senders: dict[str, str] | None
+    table: SheetTable,
+    directory: UnitDirectory,
+    filename: str,
+    sender: str | None,
+    senders: dict[str, str] | None,
 ) -> tuple[str | None, str, list[Finding]]:
-    unresolved: list[tuple[str, str, Any]] = []
+    unresolved: list[tuple[str, str, Resolution]] = []
     resolved: list[tuple[str, str, str]] = []  # (method, text, unit)
     for method, text in _unit_candidates(table, directory, filename, sender, senders):
         res = directory.resolve(text)
-        if res.unit is not None and not getattr(res, "placeholder", False):
+        if res.unit is not None and not res.placeholder:
             resolved.append((method, text, res.unit.short_name))
             if method not in _CONTENT:
                 break
@@ -120,7 +123,7 @@ def _identify_unit(
         if text in seen:
             continue
         seen.add(text)
-        if getattr(res, "placeholder", False):
+        if res.placeholder:
             zh = f"“{text}”不是具体的报送单位，请填写本单位名称"
             en = f"{text!r} ({how}) is a placeholder, not an addressable unit"
         elif res.suggestion:

@@ -94,6 +94,8 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return None if math.isnan(value) else value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
     return str(value)
 
 
