@@ -195,8 +195,12 @@ def generate_quarter(
     *,
     seed: int = 2026,
     resubmit: int = 1,
+    convert: bool = True,
 ) -> Quarter:
-    """Write the quarter's returned files under ``out_dir`` and return when each arrives."""
+    """Write the quarter's returned files under ``out_dir`` and return when each arrives.
+
+    ``convert=False`` keeps the .xls/.ods units as .xlsx (no LibreOffice round trip; faster).
+    """
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     units = sorted({u for _i, u, _r in expected_pairs(catalogue)})
@@ -247,7 +251,7 @@ def generate_quarter(
             if layout in ("xls", "ods"):
                 converts.append((path, layout))
         arrivals.append(Arrival(path, _when(rng, day), unit_name, layout))
-    notes = _convert(converts, out_dir)
+    notes = _convert(converts, out_dir) if convert else []
     for a in arrivals:
         if not a.path.exists():
             a.path = next(a.path.parent.glob(a.path.stem + ".*"))

@@ -12,14 +12,12 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-
 from duban.notices.render import InvalidField, NoticeContext, NoticeItem, message_id, render_notice
 from duban.settings import SmtpConfig
 
 SH = ZoneInfo("Asia/Shanghai")
-MAIL_FROM = "丽水市数字政府办 <duban@lishui.example.gov.cn>"
-DOMAIN = "lishui.example.gov.cn"
+MAIL_FROM = "丽水市数字政府办 <duban@lishui.example>"
+DOMAIN = "lishui.example"
 PLAN_TITLE = "丽水市深化数字政府建设实施方案"
 WHEN = datetime(2027, 1, 8, 9, 30, tzinfo=SH)
 STAGE_NAMES = {"open": "报送通知", "remind": "提醒", "due": "催报", "overdue": "督办"}
@@ -27,6 +25,8 @@ STAGE_NAMES = {"open": "报送通知", "remind": "提醒", "due": "催报", "ove
 
 def make_xlsx(unit: str = "市发改委") -> bytes:
     """A small pre-filled template, as the lead's template builder would attach it."""
+    from openpyxl import Workbook  # imported here: the crash test's child stays light
+
     wb = Workbook()
     ws = wb.active
     ws.title = "进展报表"
@@ -62,7 +62,7 @@ def make_ctx(
         plan_title=PLAN_TITLE,
         plan_doc_number="丽政发〔2022〕29号",
         office_name="丽水市数字政府建设工作领导小组办公室",
-        office_email="szfb@lishui.example.gov.cn",
+        office_email="szfb@lishui.example",
         office_phone="0578-0000000",
         submit_hint="请将填写完整的报表作为附件回复本邮件。",
         missing=missing
@@ -89,6 +89,17 @@ def build_from(
         return render_notice(contexts[unit], mail_from=MAIL_FROM, when=WHEN)
 
     return build
+
+
+def small_notice(unit: str) -> EmailMessage:
+    """A minimal message with the notice's Message-ID (the crash test sends 2,000 of them)."""
+    msg = EmailMessage()
+    msg["From"] = "duban@lishui.example.gov.cn"
+    msg["To"] = f"{unit}@example.gov.cn"
+    msg["Subject"] = f"notice {unit}"
+    msg["Message-ID"] = mid(unit)
+    msg.set_content("催报")
+    return msg
 
 
 def smtp_cfg(port: int, **over: object) -> SmtpConfig:

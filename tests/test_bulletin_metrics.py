@@ -92,6 +92,16 @@ def test_item_status_is_the_lead_units_report() -> None:
     assert m.overall.counts["已完成"] == 1 and m.overall.counts["未报送"] == 2
 
 
+def test_an_unrecognised_lead_status_counts_as_not_reported() -> None:
+    pf = quarter(with_previous=False)
+    facts = [
+        replace(f, status="差不多了") if (f.item_id, f.unit) == ("T06", A) else f for f in pf.assignments
+    ]
+    m = compute_metrics(replace(pf, assignments=facts), RatingConfig())
+    assert m.overall.total == EXPECTED["items"]
+    assert m.overall.counts["未报送"] == 2 and m.overall.counts["推进中"] == 1
+
+
 def test_paused_is_its_own_bucket_and_needs_attention() -> None:
     pf = quarter(with_previous=False)
     facts = [replace(f, status="暂停") if (f.item_id, f.unit) == ("T04", C) else f for f in pf.assignments]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from docx import Document
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from duban.catalogue import parse_document, parse_text, read_lines
 from duban.domain import Role
@@ -280,3 +282,44 @@ def test_missing_file_and_empty_text():
         parse_document(Path("/nonexistent/plan.txt"))
     with pytest.raises(CatalogueError, match="empty"):
         parse_text("   \n", "pasted")
+
+
+_PIECES = [
+    *("一、", "二、", "(一)", "（二）", "1.", "２．", "3、", "。", "\n", "\n", " ", "|", "、", ",", "；"),
+    *("(", ")", "（", "）", ":", "：", "责任单位", "牵头单位", "配合单位", "牵头", "配合", "完成时限"),
+    *(
+        "市发改委",
+        "市大数据局",
+        "各县(市、区)政府",
+        "市级有关单位",
+        "建设平台",
+        "丽政发〔2022〕29号",
+        "2022年",
+    ),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=80))
+def test_any_text_gives_a_catalogue_or_a_catalogue_error(pieces):
+    """Whatever the text, the parser answers with a catalogue or a CatalogueError — never a crash."""
+    try:
+        cat = parse_text("".join(pieces), "fuzz.txt")
+    except CatalogueError as exc:
+        assert exc.source == "fuzz.txt" and exc.reason
+        return
+    ids = [i.id for i in cat.items]
+    assert len(ids) == len(set(ids)) and all(ids)
+    for item in cat.items:
+        assert [a.position for a in item.assignments] == list(range(len(item.assignments)))
+        assert all(a.raw and a.unit == a.raw for a in item.assignments)
+
+
+def test_a_document_number_cited_in_the_preamble_is_not_the_plans():
+    text = (
+        "某市数字政府建设方案\n根据《指导意见》(国发〔2022〕14号)精神,制定本方案。\n"
+        "一、任务\n1.建设平台。(责任单位:市大数据局)\n"
+    )
+    assert parse_text(text, "t.txt").plan.doc_number == ""
+    own = parse_text("某市数字政府建设方案\n某政发〔2023〕1号\n" + text.split("\n", 1)[1], "t.txt")
+    assert own.plan.doc_number == "某政发〔2023〕1号"

@@ -56,7 +56,7 @@ def _rows(store: Store) -> dict[str, NoticeRow]:
 def test_planning_twice_adds_nothing(store: Store) -> None:
     assert _plan(store) == 4
     assert _plan(store) == 0
-    assert _plan(store, UNITS + ["市民政局"]) == 1
+    assert _plan(store, [*UNITS, "市民政局"]) == 1
     rows = _rows(store)
     assert {r.state for r in rows.values()} == {"planned"}
     assert rows["市经信局"].recipients == ["u1@example.gov.cn"]

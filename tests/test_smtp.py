@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import openpyxl
 import pytest
@@ -326,8 +327,8 @@ def test_dry_run_writes_eml_files_through_the_same_bookkeeping(sqlite_store: Sto
 
 
 class _Robot(BaseHTTPRequestHandler):
-    posts: list[dict] = []  # type: ignore[type-arg]
-    status = 200
+    posts: ClassVar[list[dict[str, str]]] = []
+    status: ClassVar[int] = 200
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -344,7 +345,7 @@ class _Robot(BaseHTTPRequestHandler):
 def robot() -> Iterator[tuple[str, type[_Robot]]]:
     handler = type("Robot", (_Robot,), {"posts": [], "status": 200})
     httpd = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"json://127.0.0.1:{httpd.server_address[1]}/robot", handler
     httpd.shutdown()

@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -137,6 +138,15 @@ class _Handler:
         return "250 OK: queued"
 
 
+class _QuietController(Controller):
+    """Silences aiosmtpd's warning about AUTH without STARTTLS: under implicit TLS it is moot."""
+
+    def factory(self) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 class LoopbackSmtpServer:
     """aiosmtpd on 127.0.0.1 writing each accepted message to ``maildir``; a context manager.
 
@@ -177,7 +187,7 @@ class LoopbackSmtpServer:
             kwargs["auth_required"] = True
             if implicit_tls:  # the whole session is TLS; aiosmtpd only recognises STARTTLS as such
                 kwargs["auth_require_tls"] = False
-        self._controller = Controller(
+        self._controller = _QuietController(
             _Handler(self),
             hostname="127.0.0.1",
             port=self.port,

@@ -126,12 +126,13 @@ class SmtpSender:
                 conn.starttls(context=self._context())
                 conn.ehlo()
             if self.user:
+                secret = self._secret()
                 if not conn.has_extn("auth"):
                     raise SmtpPermanentError(
                         f"{cfg.host}:{cfg.port} offers no AUTH (security={cfg.security}); "
                         "check the port and smtp.security"
                     )
-                conn.login(self.user, self._secret())
+                conn.login(self.user, secret)
         except BaseException:
             self._close_quietly(conn)
             raise

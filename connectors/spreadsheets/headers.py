@@ -147,11 +147,11 @@ MATCH_CACHE: dict[str, HeaderMatch | None] = {}
 
 def _match(text: str) -> HeaderMatch | None:
     norm = normalize_header(text)
-    if not norm:
+    if not norm or norm.endswith(":"):  # "填报单位：" labels a value beside it; it heads no column
         return None
     fld = _INDEX.get(norm)
     if fld is None:
-        bare = _PARENS.sub("", norm).rstrip("%:：")
+        bare = _PARENS.sub("", norm).rstrip("%")
         fld = _INDEX.get(bare) if bare else None
         if fld is None and bare and not any(b in bare for b in _KEYWORD_BLOCKERS):
             for word, kw_field in _KEYWORDS:

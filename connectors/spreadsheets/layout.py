@@ -44,6 +44,7 @@ _FOOTER = re.compile(
     r"分管领导|填报人|填表人|联系人|联系电话|说明|注|备注|附注)\s*(?:[:：]|$)"
     r"|^(?:合\s*计|总\s*计|填报说明|填表说明)"
 )
+_FOOTER_START = frozenset("合总填制审复负单分联说注备附")
 _MAX_NOTES = 5
 _QUIET_ROWS = 3  # after a header, this many rows naming no field mean the data has begun
 _MISS = object()
@@ -91,22 +92,27 @@ def _col_name(col: int) -> str:
     return name
 
 
-def _fill_merged(sheet: RawSheet) -> int:
-    """Copy each merged range's top-left value into the cells it covers (as the eye reads them)."""
+def _fill_down(sheet: RawSheet, below: int) -> int:
+    """Copy the value of each range merged down inside the body into the rows it covers.
+
+    A task or unit merged over several rows is read on each of them, as the eye reads it.
+    Only downwards and only in the range's first column: a text merged across columns
+    belongs to its first column's field, not to every field it covers. The header rows
+    need no filling (``find_header`` reads merged labels from their top-left cell).
+    """
     rows, r0, c0 = sheet.rows, sheet.first_row - 1, sheet.first_col - 1
     filled = 0
-    for (top, left), (bottom, right) in sheet.merged:
-        top, bottom, left, right = top - r0, bottom - r0, left - c0, right - c0
-        if top < 0 or left < 0 or top >= len(rows) or left >= len(rows[top]):
+    for (top, left), (bottom, _right) in sheet.merged:
+        top, bottom, left = top - r0, bottom - r0, left - c0
+        if top <= below or bottom <= top or left < 0 or top >= len(rows) or left >= len(rows[top]):
             continue
         value = rows[top][left]
         if _empty(value):
             continue
-        for r in range(top, min(bottom, len(rows) - 1) + 1):
+        for r in range(top + 1, min(bottom, len(rows) - 1) + 1):
             row = rows[r]
-            for c in range(left, min(right, len(row) - 1) + 1):
-                if row[c] == "" or row[c] is None:
-                    row[c] = value
+            if left < len(row) and (row[left] == "" or row[left] is None):
+                row[left] = value
         filled += 1
     return filled
 
@@ -255,18 +261,18 @@ def table_from_sheet(
     meta: dict[str, str] | None = None,
 ) -> SheetTable | None:
     """The sheet's report table, or None when no row looks like a report header."""
-    filled = _fill_merged(sheet) if sheet.merged else 0
     rows = sheet.rows
     header = find_header(rows)
     if header is None:
         return None
+    filled = _fill_down(sheet, header.bottom) if sheet.merged else 0
     meta = dict(meta or {})
     notes = list(header.notes)
     if header.bottom > header.top:
         first = sheet.first_row
         notes.insert(0, f"two-row header on rows {first + header.top}–{first + header.bottom}")
     if filled:
-        notes.append(f"{filled} merged cell range(s) read as filled with their value")
+        notes.append(f"{filled} cell range(s) merged down over data rows: value read on each row")
     if header.unknown:
         notes.append("unknown headers ignored: " + ", ".join(header.unknown))
     above = rows[: header.top]
@@ -327,8 +333,10 @@ def _body(
                     break
             continue
         blank = 0
-        first = next(v for v in row if v is not None and v != "")
-        if first.__class__ is str and _FOOTER.match(first.strip()):
+        first = row[0]
+        if first is None or first == "":
+            first = next(v for v in row if v is not None and v != "")
+        if first.__class__ is str and first.lstrip()[:1] in _FOOTER_START and _FOOTER.match(first.strip()):
             end, footer = i, True
             notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
             break
@@ -339,7 +347,7 @@ def _body(
                     clean[j] = None
             if clean.count(None) == nfields:
                 continue
-        out.append(SubmissionRow(row=first_row + i, values=dict(zip(fields, clean, strict=True))))
+        out.append(SubmissionRow(row=first_row + i, values=dict(zip(fields, clean))))  # noqa: B905
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
         notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import python_calamine as pc
 
@@ -72,11 +74,70 @@ _NOT_SPREADSHEET = {
 }
 
 
+class _Member(NamedTuple):
+    name: str
+    compressed: int
+    size: int  # declared uncompressed size
+    flags: int
+
+
 @dataclass
 class _Probe:
     fmt: str
-    infos: list[zipfile.ZipInfo] | None = None
+    members: list[_Member] | None = None
     data: bytes | None = None  # the whole file, when sniffing had to read it
+
+
+_EOCD = struct.Struct("<4sHHHHIIH")
+_CDIR = struct.Struct("<4s4xH10xIIHHH")
+
+
+def _zip_members(fh: BinaryIO, head: bytes, size: int) -> list[_Member]:
+    """The central directory's entries, read from the end of the file without inflating anything.
+
+    Plain zips are parsed here (fast: a workbook is opened thousands of times a quarter);
+    zip64 or unusual layouts are left to ``zipfile``.
+    """
+    if size <= len(head):
+        tail, tail_at = head, 0
+    else:
+        tail_at = max(0, size - 65_557)
+        fh.seek(tail_at)
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return _zipfile_members(fh)
+    _, _, _, _, count, cd_size, _, _ = _EOCD.unpack_from(tail, at)
+    cd_at = tail_at + at - cd_size
+    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_at < 0:
+        return _zipfile_members(fh)
+    if cd_at >= tail_at:
+        cdir = tail[cd_at - tail_at : at]
+    else:
+        fh.seek(cd_at)
+        cdir = fh.read(cd_size)
+    members: list[_Member] = []
+    pos = 0
+    for _ in range(count):
+        if pos + 46 > len(cdir):
+            raise zipfile.BadZipFile("truncated central directory")
+        sig, flags, csize, usize, nlen, elen, clen = _CDIR.unpack_from(cdir, pos)
+        if sig != b"PK\x01\x02":
+            raise zipfile.BadZipFile("bad central directory entry")
+        if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
+            return _zipfile_members(fh)
+        raw = cdir[pos + 46 : pos + 46 + nlen]
+        members.append(
+            _Member(raw.decode("utf-8" if flags & 0x800 else "cp437", "replace"), csize, usize, flags)
+        )
+        pos += 46 + nlen + elen + clen
+    return members
+
+
+def _zipfile_members(fh: BinaryIO) -> list[_Member]:
+    fh.seek(0)
+    with zipfile.ZipFile(fh) as zf:
+        return [_Member(i.filename, i.compress_size, i.file_size, i.flag_bits) for i in zf.infolist()]
 
 
 def _ole_has(data: bytes, name: str) -> bool:
@@ -103,28 +164,27 @@ def _sniff_ole(data: bytes) -> str:
     return "ole"
 
 
-def _sniff_zip(path: Path) -> _Probe:
-    with zipfile.ZipFile(path) as zf:
-        infos = zf.infolist()
-        names = {i.filename for i in infos}
-        if "mimetype" in names:
+def _sniff_zip(path: Path, members: list[_Member]) -> _Probe:
+    names = {m.name for m in members}
+    if "mimetype" in names:
+        with zipfile.ZipFile(path) as zf:
             mime = zf.read("mimetype")[:100]
             if b"opendocument.spreadsheet" in mime:
                 manifest = zf.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in names else b""
                 if b"encryption-data" in manifest[:1_000_000]:
-                    return _Probe("encrypted", infos)
-                return _Probe("ods", infos)
+                    return _Probe("encrypted", members)
+                return _Probe("ods", members)
             if b"opendocument" in mime:
-                return _Probe("opendocument", infos)
+                return _Probe("opendocument", members)
     if "xl/workbook.xml" in names:
-        return _Probe("xlsm" if "xl/vbaProject.bin" in names else "xlsx", infos)
+        return _Probe("xlsm" if "xl/vbaProject.bin" in names else "xlsx", members)
     if "xl/workbook.bin" in names:
-        return _Probe("xlsb", infos)
+        return _Probe("xlsb", members)
     if "word/document.xml" in names:
-        return _Probe("docx", infos)
+        return _Probe("docx", members)
     if "ppt/presentation.xml" in names:
-        return _Probe("pptx", infos)
-    return _Probe("zip", infos)
+        return _Probe("pptx", members)
+    return _Probe("zip", members)
 
 
 def _sample_text(head: bytes) -> str:
@@ -139,10 +199,11 @@ def _sample_text(head: bytes) -> str:
 def _probe(path: Path) -> _Probe:
     with path.open("rb") as fh:
         head = fh.read(HEAD)
+        if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+            members = _zip_members(fh, head, fh.seek(0, 2))
+            return _sniff_zip(path, members)
     if not head:
         return _Probe("empty")
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return _sniff_zip(path)
     if head.startswith(_OLE):
         data = path.read_bytes()
         return _Probe(_sniff_ole(data), data=data)
@@ -173,7 +234,7 @@ def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
     return SubmissionUnreadable(en, zh, source=source)
 
 
-def _check_zip(infos: list[zipfile.ZipInfo], source: str, max_uncompressed: int) -> None:
+def _check_zip(infos: list[_Member], source: str, max_uncompressed: int) -> None:
     """Refuse a zip bomb from the directory's declared sizes, before inflating anything."""
     if len(infos) > MAX_MEMBERS:
         raise _fail(
@@ -181,7 +242,7 @@ def _check_zip(infos: list[zipfile.ZipInfo], source: str, max_uncompressed: int)
             f"workbook package has {len(infos)} parts (limit {MAX_MEMBERS})",
             "文件结构异常（部件过多），已拒收",
         )
-    total = sum(i.file_size for i in infos)
+    total = sum(i.size for i in infos)
     if total > max_uncompressed:
         raise _fail(
             source,
@@ -189,16 +250,16 @@ def _check_zip(infos: list[zipfile.ZipInfo], source: str, max_uncompressed: int)
             f"文件解压后过大（{total:,} 字节，上限 {max_uncompressed:,} 字节），疑似异常文件，已拒收",
         )
     for info in infos:
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            ratio = info.file_size // max(info.compress_size, 1)
+        if info.size > RATIO_FLOOR and info.size > MAX_RATIO * max(info.compressed, 1):
+            ratio = info.size // max(info.compressed, 1)
             raise _fail(
                 source,
-                f"part {info.filename} inflates {ratio}:1 to {info.file_size:,} bytes: possible zip bomb",
+                f"part {info.name} inflates {ratio}:1 to {info.size:,} bytes: possible zip bomb",
                 "文件压缩比异常，疑似异常文件，已拒收",
             )
-    if any(i.flag_bits & 0x1 for i in infos):
+    if any(i.flags & 0x1 for i in infos):
         raise _fail(
-            source, "workbook package is encrypted (zip password)", "文件已加密，请取消密码后重新报送"
+            source, "password-protected workbook package (encrypted zip)", "文件已加密，请取消密码后重新报送"
         )
 
 
@@ -273,8 +334,8 @@ def _read(path: Path, probe: _Probe, source: str, max_uncompressed: int) -> list
         )
     if fmt in ("csv", "tsv", "html"):
         return _read_text(path, fmt, source)
-    if probe.infos is not None:
-        _check_zip(probe.infos, source, max_uncompressed)
+    if probe.members is not None:
+        _check_zip(probe.members, source, max_uncompressed)
     return _read_workbook(path, probe, source)
 
 

@@ -199,7 +199,7 @@ def _item_statuses(pf: PeriodFacts) -> list[ItemStatus]:
             ItemStatus(
                 item=item,
                 lead_unit=lead.unit,
-                status=lead.status or MISSING,
+                status=lead.status if lead.status in STATUS_ORDER else MISSING,
                 progress=lead.progress,
                 narrative=lead.narrative.strip(),
                 problems=lead.problems.strip(),

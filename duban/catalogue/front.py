@@ -131,13 +131,16 @@ def read_plan(front: list[Block], source_name: str) -> tuple[Plan, int | None]:
     """
     labelled = _labelled(front)
     lines = [(i, b.strip()) for i, b in enumerate(front) if isinstance(b, str) and b.strip()]
-    doc_number = labelled.get("doc_number") or ""
-    if not doc_number:
-        for _, line in lines:
-            if found := find_doc_number(line):
-                doc_number = found
-                break
     title_at = _title_index(lines)
+    doc_number = labelled.get("doc_number") or ""
+    # Unlabelled: a 文号 before the title (a cover letter) or on a line of its own; a 文号
+    # cited in the preamble ("根据…(国发〔2022〕14号)") is another document's.
+    for k, (_, line) in enumerate(lines):
+        if doc_number:
+            break
+        found = find_doc_number(line)
+        if found and (title_at is None or k < title_at or found == normalise(line).strip(" ()")):
+            doc_number = found
     title = lines[title_at][1].strip("《》 ") if title_at is not None else labelled.get("title", "")
     if not title:
         title = source_name.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "未命名方案"

@@ -1,0 +1,460 @@
+"""Reading real files: the template contract, every format and encoding, and bad input.
+
+Fixtures are written here with openpyxl, the csv module and LibreOffice (for .xls/.ods),
+in tmp_path; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+from openpyxl.worksheet.worksheet import Worksheet
+
+from connectors.spreadsheets import parse_date, read_tables, sniff_format
+from duban.domain import FIELDS
+from duban.errors import SubmissionUnreadable
+
+TEMPLATE_HEADER = [
+    "任务编码", "序号", "工作任务", "角色", "牵头单位", "完成状态", "完成进度(%)",
+    "本期进展情况", "存在问题", "下步计划", "需协调事项", "填报人", "联系电话",
+]  # fmt: skip
+TEMPLATE_META = {
+    "duban_template": "1",
+    "unit": "市发改委",
+    "unit_name": "丽水市发展和改革委员会",
+    "period": "2026Q4",
+    "catalogue_version": "3",
+    "template_version": "1",
+    "plan": "丽政发〔2022〕29号",
+}
+
+
+def _data_row(i: int) -> list[object]:
+    return [
+        f"LS-{i:02d}", i, f"第{i}项重点任务", "牵头", "市发改委", "推进中", 50 + i,
+        f"本季度完成第{i}项工作", "资金不足" if i % 2 else None, "继续推进", None, "张三", "0578-2123456",
+    ]  # fmt: skip
+
+
+def write_template(path: Path, rows: int = 3, *, meta: dict[str, str] | None = None) -> Path:
+    """A workbook as the template contract describes it: 填报表 plus a hidden _duban sheet."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert isinstance(ws, Worksheet)
+    ws.title = "填报表"
+    ws.append(["丽水市深化数字政府建设实施方案 2026年第四季度工作进展报表"])
+    ws.merge_cells("A1:M1")
+    ws.append(["填报单位：市发改委　　报送期间：2026Q4　　截止日期：2027-01-08"])
+    ws.merge_cells("A2:M2")
+    ws.append(TEMPLATE_HEADER)
+    for i in range(1, rows + 1):
+        ws.append(_data_row(i))
+    hidden = wb.create_sheet("_duban")
+    hidden.sheet_state = "hidden"
+    for key, value in (meta or TEMPLATE_META).items():
+        hidden.append([key, value])
+    wb.save(path)
+    return path
+
+
+def _xlsx(path: Path, sheets: dict[str, list[list[object]]], hidden: tuple[str, ...] = ()) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+        if name in hidden:
+            ws.sheet_state = "hidden"
+    wb.save(path)
+    return path
+
+
+def _reject(path: Path, **kw: int) -> SubmissionUnreadable:
+    with pytest.raises(SubmissionUnreadable) as info:
+        read_tables(path, **kw)
+    err = info.value
+    assert err.source == str(path)
+    assert err.reason_en and err.reason_zh
+    return err
+
+
+# --- the template contract ---------------------------------------------------------------
+
+
+def test_template_contract_read_back_exactly(tmp_path: Path) -> None:
+    path = write_template(tmp_path / "市发改委.xlsx", rows=3)
+    [table] = read_tables(path)
+    assert table.source == str(path)
+    assert table.sheet == "填报表"
+    assert table.meta == TEMPLATE_META
+    assert table.header_row == 3
+    expected_columns = {f: h for f, h in FIELDS.items() if f != "unit"}
+    assert table.columns == expected_columns
+    assert [r.row for r in table.rows] == [4, 5, 6]
+    first = table.rows[0].values
+    assert first["item_id"] == "LS-01"
+    assert first["number"] == 1
+    assert first["progress"] == 51
+    assert first["problems"] == "资金不足"
+    assert table.rows[1].values["problems"] is None
+    assert first["phone"] == "0578-2123456"
+    assert table.unit_hint == "市发改委"
+    assert table.period_hint == "2026Q4"
+    assert not any("hidden" in n for n in table.notes)
+
+
+def test_template_meta_period_beats_file_name(tmp_path: Path) -> None:
+    path = write_template(tmp_path / "发改委-2026Q3.xlsx", meta={**TEMPLATE_META, "period": "2026Q4"})
+    [table] = read_tables(path)
+    assert table.period_hint == "2026Q4"
+
+
+# --- layouts in real workbooks ------------------------------------------------------------
+
+
+def test_title_and_unit_line_above_header(tmp_path: Path) -> None:
+    rows = [
+        ["2026年第四季度数字政府建设任务进展情况表"],
+        ["填报单位:市大数据局", None, None, "填报日期：2027-01-05"],
+        [],
+        ["序号", "工作任务", "完成状态", "进展情况"],
+        [1, "建设一体化平台", "已完成", "上线运行"],
+    ]
+    [table] = read_tables(_xlsx(tmp_path / "report.xlsx", {"Sheet1": rows}))
+    assert table.header_row == 4
+    assert table.unit_hint == "市大数据局"
+    assert table.period_hint == "2026Q4"
+    assert table.rows[0].row == 5
+    assert table.rows[0].values == {
+        "number": 1,
+        "title": "建设一体化平台",
+        "status": "已完成",
+        "narrative": "上线运行",
+    }
+
+
+def test_two_row_merged_header(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert isinstance(ws, Worksheet)
+    ws.append(["任务编码", "工作任务", "完成情况", None, "存在问题"])
+    ws.append([None, None, "完成状态", "完成进度（%）", None])
+    ws.append(["LS-01", "任务一", "推进中", 30, "无"])
+    for rng in ("A1:A2", "B1:B2", "C1:D1", "E1:E2"):
+        ws.merge_cells(rng)
+    wb.save(tmp_path / "two-row.xlsx")
+    [table] = read_tables(tmp_path / "two-row.xlsx")
+    assert table.columns == {
+        "item_id": "任务编码",
+        "title": "工作任务",
+        "status": "完成状态",
+        "progress": "完成进度（%）",
+        "problems": "存在问题",
+    }
+    assert [r.row for r in table.rows] == [3]
+    assert table.rows[0].values == {
+        "item_id": "LS-01",
+        "title": "任务一",
+        "status": "推进中",
+        "progress": 30,
+        "problems": "无",
+    }
+
+
+def test_renamed_progress_column(tmp_path: Path) -> None:
+    rows = [
+        ["任务编号", "重点任务", "状态", "工作进展", "困难和问题", "下一步工作打算"],
+        ["LS-07", "任务七", "滞后", "已招标", "工期紧", "加快建设"],
+    ]
+    [table] = read_tables(_xlsx(tmp_path / "renamed.xlsx", {"进展": rows}))
+    assert table.columns["narrative"] == "工作进展"
+    assert table.rows[0].values["narrative"] == "已招标"
+    assert table.rows[0].values["next_steps"] == "加快建设"
+
+
+def test_hidden_sheet_used_when_it_holds_the_data(tmp_path: Path) -> None:
+    sheets = {
+        "说明": [["请在隐藏表中填写"]],
+        "数据": [["任务编码", "工作任务", "完成状态"], ["LS-01", "任务一", "已完成"]],
+    }
+    [table] = read_tables(_xlsx(tmp_path / "hidden.xlsx", sheets, hidden=("数据",)))
+    assert table.sheet == "数据"
+    assert table.rows[0].values["status"] == "已完成"
+    assert any("hidden sheet 数据" in n for n in table.notes)
+
+
+def test_hidden_sheet_ignored_when_a_visible_sheet_holds_the_data(tmp_path: Path) -> None:
+    header = ["任务编码", "工作任务", "完成状态"]
+    sheets = {"旧数据": [header, ["LS-09", "旧", "推进中"]], "填报表": [header, ["LS-01", "新", "已完成"]]}
+    tables = read_tables(_xlsx(tmp_path / "both.xlsx", sheets, hidden=("旧数据",)))
+    assert [t.sheet for t in tables] == ["填报表"]
+    assert tables[0].rows[0].values["item_id"] == "LS-01"
+
+
+def test_dates_as_serials_and_chinese_text(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert isinstance(ws, Worksheet)
+    ws.append(["任务编码", "工作任务", "本期进展情况", "下步计划"])
+    ws.append(["LS-01", "任务一", 46022, "2026年12月31日前完成"])
+    ws.append(["LS-02", "任务二", datetime(2026, 11, 30, 15, 0), "2027年1月"])
+    ws.append(["LS-03", "任务三", "2026年12月31日", None])
+    ws["C2"].number_format = "yyyy-mm-dd"  # a serial shown as a date
+    ws["C3"].number_format = 'yyyy"年"m"月"d"日"'
+    wb.save(tmp_path / "dates.xlsx")
+    [table] = read_tables(tmp_path / "dates.xlsx")
+    serial, stamp, text = (r.values["narrative"] for r in table.rows)
+    assert isinstance(serial, date)
+    assert parse_date(serial) == date(2025, 12, 31)
+    assert isinstance(stamp, datetime)
+    assert parse_date(stamp) == date(2026, 11, 30)
+    assert text == "2026年12月31日"
+    assert parse_date(text) == date(2026, 12, 31)
+
+
+def test_workbook_without_data_returns_nothing(tmp_path: Path) -> None:
+    assert read_tables(_xlsx(tmp_path / "blank.xlsx", {"Sheet1": []})) == []
+
+
+def test_workbook_with_data_but_no_report_table(tmp_path: Path) -> None:
+    err = _reject(_xlsx(tmp_path / "other.xlsx", {"Sheet1": [["姓名", "年龄"], ["张三", 30]]}))
+    assert "no report table found" in err.reason_en
+    assert "未找到报表表头" in err.reason_zh
+
+
+# --- text formats --------------------------------------------------------------------------
+
+CSV_TEXT = (
+    "任务编码,工作任务,完成状态,本期进展情况\n"
+    "LS-01,建设㐀平台,推进中,已完成招标 \n"
+    "LS-02,数据共享,已完成,#N/A\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "note"),
+    [
+        ("utf-8-sig", CSV_TEXT, None),
+        ("utf-8", CSV_TEXT, None),
+        ("gbk", CSV_TEXT.replace("㐀", ""), "GBK"),
+        ("gb18030", CSV_TEXT, "GB18030"),  # 㐀 (U+3400) is outside GBK
+    ],
+)
+def test_csv_encodings(tmp_path: Path, encoding: str, text: str, note: str | None) -> None:
+    path = tmp_path / "report.csv"
+    path.write_bytes(text.encode(encoding))
+    if encoding == "gb18030":
+        with pytest.raises(UnicodeEncodeError):
+            text.encode("gbk")
+    [table] = read_tables(path)
+    assert table.sheet is None
+    assert table.header_row == 1
+    assert table.rows[0].values["title"] == text.splitlines()[1].split(",")[1]
+    assert table.rows[0].values["narrative"] == "已完成招标"
+    assert table.rows[1].values["narrative"] is None  # #N/A
+    assert any("#N/A" in n for n in table.notes)
+    if note:
+        assert any(n == f"text decoded as {note}" for n in table.notes)
+    else:
+        assert not any("decoded" in n for n in table.notes)
+
+
+def test_utf16_tab_separated_text(tmp_path: Path) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(CSV_TEXT.replace(",", "\t").encode("utf-16"))
+    assert sniff_format(path) == "tsv"
+    [table] = read_tables(path)
+    assert table.rows[1].values["status"] == "已完成"
+
+
+def test_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "report.tsv"
+    path.write_text(
+        "填报单位：市财政局\n任务编码\t工作任务\t完成进度\nLS-03\t预算一体化\t80%\n", encoding="utf-8"
+    )
+    assert sniff_format(path) == "tsv"
+    [table] = read_tables(path)
+    assert table.header_row == 2
+    assert table.unit_hint == "市财政局"
+    assert table.rows[0].values == {"item_id": "LS-03", "title": "预算一体化", "progress": "80%"}
+
+
+def test_csv_with_quoted_newlines_and_cr_only_lines(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes('任务编码,工作任务,本期进展情况\r"LS-01","任务一","第一行\r\n第二行"\r'.encode())
+    [table] = read_tables(path)
+    assert table.rows[0].values["narrative"] == "第一行\r\n第二行"
+
+
+def test_html_saved_as_xls(tmp_path: Path) -> None:
+    html = (
+        '<html><head><meta charset="gbk"></head><body><table>'
+        "<tr><td colspan=3>2026年第四季度进展</td></tr>"
+        "<tr><th>任务编码</th><th>工作任务</th><th>完成状态</th></tr>"
+        "<tr><td>LS-01</td><td>任务&amp;一</td><td>推进中</td></tr></table></body></html>"
+    )
+    path = tmp_path / "export.xls"
+    path.write_bytes(html.encode("gbk"))
+    assert sniff_format(path) == "html"
+    [table] = read_tables(path)
+    assert table.period_hint == "2026Q4"
+    assert table.rows[0].values == {"item_id": "LS-01", "title": "任务&一", "status": "推进中"}
+
+
+def test_blank_csv_returns_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("\n , \n", encoding="utf-8")
+    assert read_tables(path) == []
+
+
+# --- format sniffing by content -----------------------------------------------------------
+
+
+def test_sniff_by_content_not_extension(tmp_path: Path) -> None:
+    real = write_template(tmp_path / "t.xlsx")
+    for name in ("t.xls", "t.csv", "t.et"):
+        shutil.copy(real, tmp_path / name)
+        assert sniff_format(tmp_path / name) == "xlsx"
+        [table] = read_tables(tmp_path / name)
+        assert table.meta == TEMPLATE_META
+    (tmp_path / "doc.xlsx").write_bytes(b"%PDF-1.7\n...")
+    assert sniff_format(tmp_path / "doc.xlsx") == "pdf"
+
+
+# --- LibreOffice round trips: .xls and .ods -----------------------------------------------
+
+
+def _convert(fmt: str, out: Path, src: Path) -> list[str]:
+    return ["--convert-to", fmt, "--outdir", str(out), str(src)]
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The template converted by LibreOffice to .xls (BIFF8) and .ods, once per session."""
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("LibreOffice (soffice) is required under CI=true")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    base = tmp_path_factory.mktemp("soffice")
+    src = write_template(base / "市发改委-2026Q4.xlsx", rows=4)
+    out = base / "out"
+    jobs = {  # one soffice per format, side by side, each with its own profile
+        fmt: subprocess.Popen(
+            [exe, f"-env:UserInstallation=file://{base / fmt}", "--headless", *_convert(fmt, out, src)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for fmt in ("xls", "ods")
+    }
+    for fmt, job in jobs.items():
+        output, _ = job.communicate(timeout=180)
+        assert job.returncode == 0, f"soffice --convert-to {fmt} failed: {output.decode(errors='replace')}"
+    return {fmt: out / f"市发改委-2026Q4.{fmt}" for fmt in jobs}
+
+
+@pytest.mark.soffice
+@pytest.mark.parametrize("fmt", ["xls", "ods"])
+def test_libreoffice_formats(converted: dict[str, Path], fmt: str) -> None:
+    path = converted[fmt]
+    assert sniff_format(path) == fmt
+    tables = read_tables(path)
+    assert [t.sheet for t in tables] == ["填报表"]
+    [table] = tables
+    assert table.meta == TEMPLATE_META
+    assert table.header_row == 3
+    assert [r.values["item_id"] for r in table.rows] == ["LS-01", "LS-02", "LS-03", "LS-04"]
+    assert table.rows[0].values["progress"] == 51
+    assert table.rows[0].values["narrative"] == "本季度完成第1项工作"
+    assert table.unit_hint == "市发改委"
+    assert table.period_hint == "2026Q4"
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_password_protected_workbook(tmp_path: Path) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = write_template(tmp_path / "plain.xlsx")
+    locked = tmp_path / "locked.xlsx"
+    with plain.open("rb") as src, locked.open("wb") as dst:
+        OOXMLFile(src).encrypt("secret", dst)
+    assert sniff_format(locked) == "encrypted"
+    err = _reject(locked)
+    assert "password" in err.reason_en
+    assert "密码" in err.reason_zh
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xlsx"
+    path.touch()
+    assert "empty" in _reject(path).reason_en
+
+
+def test_file_over_size_limit(tmp_path: Path) -> None:
+    path = write_template(tmp_path / "big.xlsx", rows=50)
+    err = _reject(path, max_bytes=1000)
+    assert "over the limit of 1,000" in err.reason_en
+    assert read_tables(path)  # the same file under the default limit is fine
+
+
+def _bomb(path: Path, megabytes: int, level: int) -> Path:
+    chunk = b"0" * (1 << 20)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        with zf.open("xl/worksheets/sheet1.xml", "w") as fh:
+            for _ in range(megabytes):
+                fh.write(chunk)
+    return path
+
+
+def test_zip_bomb_refused_from_declared_sizes(tmp_path: Path) -> None:
+    path = _bomb(tmp_path / "bomb.xlsx", 300, level=1)
+    assert path.stat().st_size < 20_000_000
+    err = _reject(path)
+    assert "possible zip bomb" in err.reason_en
+    assert "314,572,819" in err.reason_en  # declared sizes (300 MiB + 19 bytes), from the zip directory
+
+
+def test_zip_bomb_refused_by_compression_ratio(tmp_path: Path) -> None:
+    path = _bomb(tmp_path / "ratio.xlsx", 12, level=9)
+    err = _reject(path)
+    assert "inflates" in err.reason_en and "zip bomb" in err.reason_en
+
+
+def test_random_bytes_named_csv(tmp_path: Path) -> None:
+    path = tmp_path / "noise.csv"
+    path.write_bytes(bytes((i * 7919 + 13) % 256 for i in range(4096)))
+    err = _reject(path)
+    assert "not a" in err.reason_en
+    assert "binary" in err.reason_en or "text" in err.reason_en
+
+
+def test_truncated_workbook(tmp_path: Path) -> None:
+    data = write_template(tmp_path / "ok.xlsx").read_bytes()
+    path = tmp_path / "cut.xlsx"
+    path.write_bytes(data[: len(data) // 2])
+    err = _reject(path)
+    assert "损坏" in err.reason_zh or "无法读取" in err.reason_zh
+
+
+def test_pdf_named_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "report.xlsx"
+    path.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    err = _reject(path)
+    assert "not a spreadsheet" in err.reason_en
+    assert "PDF" in err.reason_zh
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert "cannot open" in _reject(tmp_path / "nope.xlsx").reason_en
