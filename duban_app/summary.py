@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -39,11 +40,20 @@ def _inputs_hash(facts) -> str:  # noqa: ANN001 - PeriodFacts
 
 def write_bulletin(ctx: AppContext, key: str, out_dir: Path | None = None, *, issued_on: date | None = None,
                    pdf: bool = True) -> Summary:
-    """Write docx, PDF (when LibreOffice is present), HTML, xlsx and charts; record each file."""
+    """Write docx, PDF (when LibreOffice is present), HTML, xlsx and charts; record each file.
+
+    Keyed by the facts it is made from: when nothing changed since the recorded files were
+    written (and they are still there), they are kept as they are, so a daily run is cheap
+    and an edited docx is not overwritten for nothing.
+    """
     facts = period_facts(ctx, key, as_of=issued_on)
     out = out_dir or ctx.settings.path("bulletin", facts.period_key)
-    files = write_summary(facts, ctx.settings.rating, out, issued_on=issued_on, pdf=pdf)
     digest = _inputs_hash(facts)
+    metrics = compute_metrics(facts, ctx.settings.rating)
+    kept = _recorded(ctx, facts.period_key, digest, out)
+    if kept is not None and (not pdf or "pdf" in kept or shutil.which("soffice") is None):
+        return Summary(facts.period_key, kept, metrics, digest)
+    files = write_summary(facts, ctx.settings.rating, out, issued_on=issued_on, pdf=pdf)
     with ctx.store.session() as s:
         for fmt, path in files.items():
             row = s.scalar(select(DocumentRow).where(
@@ -56,4 +66,18 @@ def write_bulletin(ctx: AppContext, key: str, out_dir: Path | None = None, *, is
             else:
                 for k, v in values.items():
                     setattr(row, k, v)
-    return Summary(facts.period_key, files, compute_metrics(facts, ctx.settings.rating), digest)
+    return Summary(facts.period_key, files, metrics, digest)
+
+
+def _recorded(ctx: AppContext, period: str, digest: str, out: Path) -> dict[str, Path] | None:
+    """The recorded files of this period's bulletin if they were made from ``digest`` and still exist."""
+    with ctx.store.session() as s:
+        rows = list(s.scalars(select(DocumentRow).where(
+            DocumentRow.period == period, DocumentRow.kind == "bulletin", DocumentRow.unit == "",
+        )))
+    files = {r.fmt: Path(r.path) for r in rows}
+    if not rows or any(r.inputs_hash != digest for r in rows) or "docx" not in files:
+        return None
+    if any(p.parent != out or not p.exists() for p in files.values()):
+        return None
+    return files

@@ -94,7 +94,7 @@ def build_from(
 def small_notice(unit: str) -> EmailMessage:
     """A minimal message with the notice's Message-ID (the crash test sends 2,000 of them)."""
     msg = EmailMessage()
-    msg["From"] = "duban@lishui.example.gov.cn"
+    msg["From"] = "duban@lishui.example"
     msg["To"] = f"{unit}@example.gov.cn"
     msg["Subject"] = f"notice {unit}"
     msg["Message-ID"] = mid(unit)

@@ -89,7 +89,7 @@ def test_date_and_deterministic_ascii_message_id() -> None:
     assert parsedate_to_datetime(parsed["Date"]) == WHEN
     expected = message_id("市发改委", "2026Q4", "due", "lishui.example")
     assert parsed["Message-ID"] == expected
-    assert re.fullmatch(r"<[\x21-\x7e]+@lishui\.example\.gov\.cn>", expected)
+    assert re.fullmatch(r"<[\x21-\x7e]+@lishui\.example>", expected)
     # same key, another render (another time): the same id; any other key: another id
     _, again = _wire(make_ctx("市发改委", stage="due"), when=datetime(2027, 1, 9, 8, 0, tzinfo=SH))
     assert again["Message-ID"] == expected

@@ -15,6 +15,7 @@ from connectors.spreadsheets import (
     parse_date,
     table_from_sheet,
 )
+from connectors.spreadsheets.hints import period_in_rows
 from connectors.spreadsheets.layout import read_meta
 
 HEADER = ["任务编码", "序号", "工作任务", "完成状态", "完成进度(%)", "本期进展情况", "存在问题", "下步计划"]
@@ -209,6 +210,7 @@ def test_signature_and_instruction_footers(footer: str) -> None:
     table = _table([HEADER, _row("LS-01", 1), [footer, "", "", "", "", "", "", ""]])
     assert table is not None
     assert len(table.rows) == 1
+    assert any(footer in n for n in table.notes)  # the footer's words are kept
 
 
 def test_blank_run_of_five_ends_table() -> None:
@@ -354,3 +356,17 @@ def test_read_meta_turns_values_into_strings() -> None:
         "catalogue_version": "3",
         "plan": "",
     }
+
+
+@pytest.mark.parametrize(
+    ("rows", "period"),
+    [
+        ([["填报时间：", "", "2027年1月"]], None),
+        ([["截止日期：2027-01 填报人：张三"]], None),
+        ([["2026年第四季度进展表"], ["填报日期：2027年1月5日"]], "2026Q4"),
+        ([["填报单位：市发改委　报送期间：2026年10月　填报时间：2026年11月"]], "2026M10"),
+        ([["填报时间：", None, "2027年1月", "报告期：2026Q4"]], "2026Q4"),
+    ],
+)
+def test_period_lines_ignore_filing_dates(rows: list[list[object]], period: str | None) -> None:
+    assert period_in_rows(rows) == period

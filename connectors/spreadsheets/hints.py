@@ -12,7 +12,7 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta
 
-__all__ = ["find_period", "find_unit", "normalize_period", "parse_date"]
+__all__ = ["find_period", "find_unit", "normalize_period", "parse_date", "period_in_rows"]
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
@@ -65,6 +65,35 @@ def find_period(*texts: object) -> str | None:
         found = normalize_period(text)
         if found:
             return found
+    return None
+
+
+_DATE_LABEL = r"(?:填报|报送|截止|填表|制表|打印|编制|统计)(?:日期|时间)"
+_DATED = re.compile(_DATE_LABEL + r"\s*[:：]\s*\S*")
+_DATE_LABEL_ONLY = re.compile(r"^\s*" + _DATE_LABEL + r"\s*[:：]\s*$")
+
+
+def period_in_rows(rows: list[list[object]]) -> str | None:
+    """The period named in the lines above a table, ignoring dates labelled 填报日期/截止时间 …
+
+    Those say when the form was filled in or is due, not which period it reports on.
+    """
+    for row in rows:
+        skip = False
+        for cell in row:
+            if not isinstance(cell, str) or not cell.strip():
+                if not isinstance(cell, str) and cell is not None:
+                    skip = False
+                continue
+            if skip:
+                skip = False
+                continue
+            if _DATE_LABEL_ONLY.match(cell):
+                skip = True
+                continue
+            found = normalize_period(_DATED.sub(" ", cell))
+            if found:
+                return found
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from duban.domain import FIELDS, SheetTable, SubmissionRow
 
 from .headers import MATCH_CACHE, MAX_HEADING, HeaderMatch, match_header
-from .hints import find_period, find_unit
+from .hints import find_period, find_unit, period_in_rows
 
 __all__ = [
     "EXCEL_ERRORS",
@@ -277,7 +277,7 @@ def table_from_sheet(
         notes.append("unknown headers ignored: " + ", ".join(header.unknown))
     above = rows[: header.top]
     unit_hint = find_unit(above)
-    line_period = find_period(*(_text(v) for row in above for v in row if isinstance(v, str)))
+    line_period = period_in_rows(above)
     period_hint = find_period(meta.get("period"), line_period, sheet.name, file_name)
     if meta.get("period") and line_period and period_hint != line_period:
         notes.append(
@@ -296,6 +296,12 @@ def table_from_sheet(
         period_hint=period_hint,
         notes=notes,
     )
+
+
+def _footer_note(row: list[Any], number: int) -> str:
+    """The footer's own words are kept: they often name the reporter and a phone number."""
+    text = " ".join(t for t in dict.fromkeys(_text(v) for v in row) if t)
+    return f"table ends at footer row {number}: {text[:120]}"
 
 
 def _body(
@@ -329,7 +335,7 @@ def _body(
                 first = next(v for v in row if not _empty(v))
                 if isinstance(first, str) and _FOOTER.match(first.strip()):
                     end, footer = i, True
-                    notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
+                    notes.append(_footer_note(row, first_row + i))
                     break
             continue
         blank = 0
@@ -338,7 +344,7 @@ def _body(
             first = next(v for v in row if v is not None and v != "")
         if first.__class__ is str and first.lstrip()[:1] in _FOOTER_START and _FOOTER.match(first.strip()):
             end, footer = i, True
-            notes.append(f"table ends at footer row {first_row + i} ('{first.strip()[:20]}')")
+            notes.append(_footer_note(row, first_row + i))
             break
         if not EXCEL_ERRORS.isdisjoint(clean):
             for j, v in enumerate(clean):

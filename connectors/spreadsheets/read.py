@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 import python_calamine as pc
 
@@ -37,15 +38,13 @@ MAX_MEMBERS = 10_000
 HEAD = 65_536
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_OOXML_PARTS = (
+    ("xl/workbook.xml", "xlsx"),
+    ("xl/workbook.bin", "xlsb"),
+    ("word/document.xml", "docx"),
+    ("ppt/presentation.xml", "pptx"),
+)
 _WORKBOOKS = {"xlsx", "xlsm", "xlsb", "xls", "ods"}
-#: extensions calamine opens by path for a sniffed format; anything else is opened by content.
-_PATH_SUFFIXES = {
-    "xlsx": {".xlsx", ".xlsm", ".xltx", ".xltm"},
-    "xlsm": {".xlsm", ".xlsx", ".xltm"},
-    "xlsb": {".xlsb"},
-    "xls": {".xls", ".xla"},
-    "ods": {".ods"},
-}
 _MAGIC = (
     (b"%PDF", "pdf"),
     (b"\x89PNG", "image"),
@@ -84,59 +83,45 @@ class _Member(NamedTuple):
 @dataclass
 class _Probe:
     fmt: str
+    data: bytes
     members: list[_Member] | None = None
-    data: bytes | None = None  # the whole file, when sniffing had to read it
 
 
 _EOCD = struct.Struct("<4sHHHHIIH")
 _CDIR = struct.Struct("<4s4xH10xIIHHH")
 
 
-def _zip_members(fh: BinaryIO, head: bytes, size: int) -> list[_Member]:
+def _zip_members(data: bytes) -> list[_Member]:
     """The central directory's entries, read from the end of the file without inflating anything.
 
     Plain zips are parsed here (fast: a workbook is opened thousands of times a quarter);
     zip64 or unusual layouts are left to ``zipfile``.
     """
-    if size <= len(head):
-        tail, tail_at = head, 0
-    else:
-        tail_at = max(0, size - 65_557)
-        fh.seek(tail_at)
-        tail = fh.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return _zipfile_members(fh)
-    _, _, _, _, count, cd_size, _, _ = _EOCD.unpack_from(tail, at)
-    cd_at = tail_at + at - cd_size
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if at < 0 or at + 22 > len(data):
+        return _zipfile_members(data)
+    _, _, _, _, count, cd_size, _, _ = _EOCD.unpack_from(data, at)
+    cd_at = at - cd_size
     if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_at < 0:
-        return _zipfile_members(fh)
-    if cd_at >= tail_at:
-        cdir = tail[cd_at - tail_at : at]
-    else:
-        fh.seek(cd_at)
-        cdir = fh.read(cd_size)
+        return _zipfile_members(data)
     members: list[_Member] = []
-    pos = 0
+    pos = cd_at
     for _ in range(count):
-        if pos + 46 > len(cdir):
+        if pos + 46 > at:
             raise zipfile.BadZipFile("truncated central directory")
-        sig, flags, csize, usize, nlen, elen, clen = _CDIR.unpack_from(cdir, pos)
+        sig, flags, csize, usize, nlen, elen, clen = _CDIR.unpack_from(data, pos)
         if sig != b"PK\x01\x02":
             raise zipfile.BadZipFile("bad central directory entry")
         if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
-            return _zipfile_members(fh)
-        raw = cdir[pos + 46 : pos + 46 + nlen]
-        members.append(
-            _Member(raw.decode("utf-8" if flags & 0x800 else "cp437", "replace"), csize, usize, flags)
-        )
+            return _zipfile_members(data)
+        name = data[pos + 46 : pos + 46 + nlen].decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        members.append(_Member(name, csize, usize, flags))
         pos += 46 + nlen + elen + clen
     return members
 
 
-def _zipfile_members(fh: BinaryIO) -> list[_Member]:
-    fh.seek(0)
-    with zipfile.ZipFile(fh) as zf:
+def _zipfile_members(data: bytes) -> list[_Member]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return [_Member(i.filename, i.compress_size, i.file_size, i.flag_bits) for i in zf.infolist()]
 
 
@@ -164,27 +149,25 @@ def _sniff_ole(data: bytes) -> str:
     return "ole"
 
 
-def _sniff_zip(path: Path, members: list[_Member]) -> _Probe:
+def _sniff_zip(data: bytes) -> _Probe:
+    members = _zip_members(data)
     names = {m.name for m in members}
     if "mimetype" in names:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             mime = zf.read("mimetype")[:100]
             if b"opendocument.spreadsheet" in mime:
                 manifest = zf.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in names else b""
                 if b"encryption-data" in manifest[:1_000_000]:
-                    return _Probe("encrypted", members)
-                return _Probe("ods", members)
+                    return _Probe("encrypted", data, members)
+                return _Probe("ods", data, members)
             if b"opendocument" in mime:
-                return _Probe("opendocument", members)
-    if "xl/workbook.xml" in names:
-        return _Probe("xlsm" if "xl/vbaProject.bin" in names else "xlsx", members)
-    if "xl/workbook.bin" in names:
-        return _Probe("xlsb", members)
-    if "word/document.xml" in names:
-        return _Probe("docx", members)
-    if "ppt/presentation.xml" in names:
-        return _Probe("pptx", members)
-    return _Probe("zip", members)
+                return _Probe("opendocument", data, members)
+    for part, fmt in _OOXML_PARTS:
+        if part in names:
+            if fmt == "xlsx" and "xl/vbaProject.bin" in names:
+                fmt = "xlsm"
+            return _Probe(fmt, data, members)
+    return _Probe("zip", data, members)
 
 
 def _sample_text(head: bytes) -> str:
@@ -196,38 +179,37 @@ def _sample_text(head: bytes) -> str:
     return head.decode("utf-8", errors="ignore")
 
 
-def _probe(path: Path) -> _Probe:
-    with path.open("rb") as fh:
-        head = fh.read(HEAD)
-        if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-            members = _zip_members(fh, head, fh.seek(0, 2))
-            return _sniff_zip(path, members)
-    if not head:
-        return _Probe("empty")
-    if head.startswith(_OLE):
-        data = path.read_bytes()
-        return _Probe(_sniff_ole(data), data=data)
+def _probe(data: bytes, suffix: str) -> _Probe:
+    """What ``data`` is, judged by content; ``suffix`` only tells .tsv from .csv."""
+    if not data:
+        return _Probe("empty", data)
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _sniff_zip(data)
+    if data.startswith(_OLE):
+        return _Probe(_sniff_ole(data), data)
     for magic, fmt in _MAGIC:
-        if head.startswith(magic):
-            return _Probe(fmt)
+        if data.startswith(magic):
+            return _Probe(fmt, data)
+    head = data[:HEAD]
     if looks_binary(head):
-        return _Probe("binary")
+        return _Probe("binary", data)
     sample = _sample_text(head[:8192])
     low = sample[:4096].lower()
     if "urn:schemas-microsoft-com:office:spreadsheet" in low and "<workbook" in low:
-        return _Probe("xml2003")
+        return _Probe("xml2003", data)
     if "<html" in low or "<!doctype html" in low or low.lstrip().startswith("<table"):
-        return _Probe("html")
-    if path.suffix.lower() in (".tsv", ".tab") or _delimiter(sample, "csv") == "\t":
-        return _Probe("tsv")
-    return _Probe("csv")
+        return _Probe("html", data)
+    if suffix in (".tsv", ".tab") or _delimiter(sample, "csv") == "\t":
+        return _Probe("tsv", data)
+    return _Probe("csv", data)
 
 
 def sniff_format(path: Path) -> str:
     """The file's format judged by content: ``xlsx``, ``xlsm``, ``xlsb``, ``xls``, ``ods``, ``csv``,
     ``tsv``, ``html`` (an HTML table saved as .xls), ``xml2003``, ``encrypted``, ``empty``, or what
     it is instead (``pdf``, ``docx``, ``doc``, ``zip``, ``image``, ``binary`` …)."""
-    return _probe(Path(path)).fmt
+    path = Path(path)
+    return _probe(path.read_bytes(), path.suffix.lower()).fmt
 
 
 def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
@@ -275,19 +257,21 @@ def read_tables(
     path = Path(path)
     source = str(path)
     try:
-        size = path.stat().st_size
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise _fail(source, "empty file (0 bytes)", "文件为空（0 字节）")
+            if size > max_bytes:
+                raise _fail(
+                    source,
+                    f"file is {size:,} bytes, over the limit of {max_bytes:,}",
+                    f"文件过大（{size:,} 字节，上限 {max_bytes:,} 字节）",
+                )
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise _fail(source, f"cannot open file: {exc.strerror or exc}", "无法打开文件") from None
-    if size == 0:
-        raise _fail(source, "empty file (0 bytes)", "文件为空（0 字节）")
-    if size > max_bytes:
-        raise _fail(
-            source,
-            f"file is {size:,} bytes, over the limit of {max_bytes:,}",
-            f"文件过大（{size:,} 字节，上限 {max_bytes:,} 字节）",
-        )
     try:
-        probe = _probe(path)
+        probe = _probe(data, path.suffix.lower())
         return _read(path, probe, source, max_uncompressed)
     except SubmissionUnreadable:
         raise
@@ -333,7 +317,7 @@ def _read(path: Path, probe: _Probe, source: str, max_uncompressed: int) -> list
             f"不是电子表格文件（内容为{_NOT_SPREADSHEET[fmt]}），请使用下发的报表模板填报",
         )
     if fmt in ("csv", "tsv", "html"):
-        return _read_text(path, fmt, source)
+        return _read_text(path, probe, source)
     if probe.members is not None:
         _check_zip(probe.members, source, max_uncompressed)
     return _read_workbook(path, probe, source)
@@ -352,14 +336,13 @@ def _has_data(rows: list[list[object]]) -> bool:
     return any(v is not None and (v.strip() if isinstance(v, str) else True) for row in rows for v in row)
 
 
-def _read_text(path: Path, fmt: str, source: str) -> list[SheetTable]:
-    data = path.read_bytes()
+def _read_text(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
     notes: list[str] = []
-    if fmt == "html":
-        sheet = read_html(data, source=source)
+    if probe.fmt == "html":
+        sheet = read_html(probe.data, source=source)
         notes.append("read as an HTML table saved under a spreadsheet name")
     else:
-        sheet, encoding, _ = read_delimited(data, source=source, hint=fmt)
+        sheet, encoding, _ = read_delimited(probe.data, source=source, hint=probe.fmt)
         if not encoding.startswith("UTF-8"):
             notes.append(f"text decoded as {encoding}")
     table = table_from_sheet(sheet, source=source, file_name=path.name)
@@ -372,15 +355,8 @@ def _read_text(path: Path, fmt: str, source: str) -> list[SheetTable]:
     return [table]
 
 
-def _open(path: Path, probe: _Probe) -> pc.CalamineWorkbook:
-    if path.suffix.lower() in _PATH_SUFFIXES.get(probe.fmt, ()):
-        return pc.CalamineWorkbook.from_path(str(path))
-    data = probe.data if probe.data is not None else path.read_bytes()
-    return pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
-
-
 def _read_workbook(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
-    with _open(path, probe) as wb:
+    with pc.CalamineWorkbook.from_filelike(io.BytesIO(probe.data)) as wb:
         metas = wb.sheets_metadata
         meta: dict[str, str] = {}
         if any(m.name == META_SHEET for m in metas):

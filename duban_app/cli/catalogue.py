@@ -116,22 +116,14 @@ def diff(
                 {"id": a.id, "old": [x.unit for x in a.assignments], "new": [x.unit for x in b.assignments]}
                 for a, b in d.reassigned
             ],
+            "revised": [{"id": a.id, "old": a.text, "new": b.text} for a, b in d.revised],
         }
         if fmt == "json":
             print_json(data)
             return
         console.print(f"catalogue diff: version {old_ver} → {new_ver}")
-        if d.is_empty():
-            console.print("no changes")
-        for i in d.added:
-            console.print(f"[green]+ added[/]     {i.id} {i.title}")
-        for i in d.removed:
-            console.print(f"[red]- removed[/]   {i.id} {i.title}")
-        for a, b in d.retitled:
-            console.print(f"[yellow]~ retitled[/]  {a.id}: {a.title} → {b.title}")
-        for a, b in d.reassigned:
-            before, after = ("、".join(x.unit for x in i.assignments) for i in (a, b))
-            console.print(f"[yellow]~ units[/]     {a.id}: {before} → {after}")
+        for line in d.lines() or ["no changes"]:
+            console.print(line, markup=False, highlight=False)
 
 
 @units_app.command("check")

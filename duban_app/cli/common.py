@@ -17,8 +17,8 @@ from duban_app.context import AppContext
 
 __all__ = ["console", "err", "fail", "print_json", "run", "table"]
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
