@@ -320,11 +320,20 @@ def _body(
     blank = 0
     end: int | None = None
     footer = False
-    for i in range(header.bottom + 1, len(rows)):
-        row = rows[i]
-        raw = pick(row) if len(row) >= width else tuple(row[c] if c < len(row) else None for c in index)
+    append = out.append
+    footer_start = _FOOTER_START
+    errors_set = EXCEL_ERRORS
+    start = header.bottom + 1
+    body = rows[start:]
+    if body and min(map(len, body)) >= width:
+        picked = list(map(pick, body))  # one C-level pass over the rows
+    else:
+        picked = [tuple(row[c] if c < len(row) else None for c in index) for row in body]
+    for k, raw in enumerate(picked):
+        i = start + k
         clean = [(v.strip() or None) if v.__class__ is str else v for v in raw]
         if clean.count(None) == nfields:  # nothing in the report's columns: blank, or notes beside
+            row = rows[i]
             if all(_empty(v) for v in row):
                 blank += 1
                 if blank >= BLANK_RUN_END:
@@ -339,21 +348,22 @@ def _body(
                     break
             continue
         blank = 0
+        row = rows[i]
         first = row[0]
         if first is None or first == "":
             first = next(v for v in row if v is not None and v != "")
-        if first.__class__ is str and first.lstrip()[:1] in _FOOTER_START and _FOOTER.match(first.strip()):
+        if first.__class__ is str and first.lstrip()[:1] in footer_start and _FOOTER.match(first.strip()):
             end, footer = i, True
             notes.append(_footer_note(row, first_row + i))
             break
-        if not EXCEL_ERRORS.isdisjoint(clean):
+        if not errors_set.isdisjoint(clean):
             for j, v in enumerate(clean):
                 if v.__class__ is str and v in EXCEL_ERRORS:
                     errors.append(f"{_col_name(first_col - 1 + index[j])}{first_row + i} {v}")
                     clean[j] = None
             if clean.count(None) == nfields:
                 continue
-        out.append(SubmissionRow(row=first_row + i, values=dict(zip(fields, clean))))  # noqa: B905
+        append(SubmissionRow(first_row + i, dict(zip(fields, clean))))  # noqa: B905
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
         notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)
