@@ -17,19 +17,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from duban.collect.identify import identify
-from duban.collect.validate import validate_table
-
 from connectors.spreadsheets import read_tables
+from duban.collect.identify import identify
 from duban.collect.intake import (
     ApiEntry,
     Received,
     file_sha256,
     keep_raw,
+    known_file,
     read_watermark,
     store_api_page,
     store_submission,
 )
+from duban.collect.validate import validate_table
 from duban.domain import Catalogue, Finding, FindingKind, SheetTable, SubmissionRow
 from duban.errors import SubmissionUnreadable
 from duban.store.db import SHANGHAI
@@ -112,6 +112,10 @@ def collect_file(
     cfg = ctx.settings.collection
     at = received_at or _received_at(path)
     sha = file_sha256(path)
+    known = known_file(ctx.store, sha)
+    if known:  # the same content was stored before (under any name): nothing to read again
+        rep.submissions_known += known
+        return rep
     raw = keep_raw(ctx.settings.home, path, sha)
     base = Received(
         source="file",

@@ -11,7 +11,7 @@ from duban.settings import get_settings
 from duban_app.collect import CollectReport, find_files
 from flows.tasks import collect_api_task, collect_batch
 
-__all__ = ["batches", "collect", "collect_with_configured_runner", "merge_reports"]
+__all__ = ["batches", "collect", "collect_with_configured_runner", "merge_reports", "run_collection"]
 
 
 def batches(items: list[str], size: int) -> list[list[str]]:
@@ -25,6 +25,33 @@ def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:
         other.findings.update(p.get("findings", {}))
         total.merge(other)
     return total.as_dict()
+
+
+def run_collection(
+    *,
+    period: str | None = None,
+    inbox: str | None = None,
+    sources: list[str] | None = None,
+    batch_size: int | None = None,
+    api: bool = True,
+    received: dict[str, str] | None = None,
+    record_time: bool = False,
+) -> dict[str, Any]:
+    """Submit the collection tasks (file batches, then the API) in the calling flow and merge their reports."""
+    settings = get_settings()
+    root = Path(inbox) if inbox else settings.path("inbox")
+    files = [str(p) for p in find_files(root)] if root.exists() else []
+    size = batch_size or settings.orchestration.batch_size
+    futures = [
+        collect_batch.submit(b, period, {p: received[p] for p in b if p in received} if received else None)
+        for b in batches(files, size)
+    ]
+    parts = [f.result() for f in futures]
+    if api:
+        parts.append(collect_api_task(period, sources, record_time=record_time))
+    result = merge_reports(parts)
+    get_run_logger().info("collected %d files in %d batch(es): %s", len(files), len(futures), result)
+    return result
 
 
 @flow(name="collect")
@@ -42,20 +69,8 @@ def collect(
     ``received`` maps a path to its arrival time (ISO) when the file's mtime is not it;
     ``record_time`` takes an API record's own update time as its arrival (replays, the demo).
     """
-    settings = get_settings()
-    root = Path(inbox) if inbox else settings.path("inbox")
-    files = [str(p) for p in find_files(root)] if root.exists() else []
-    size = batch_size or settings.orchestration.batch_size
-    futures = [
-        collect_batch.submit(b, period, {p: received[p] for p in b if p in received} if received else None)
-        for b in batches(files, size)
-    ]
-    parts = [f.result() for f in futures]
-    if api:
-        parts.append(collect_api_task(period, sources, record_time=record_time))
-    result = merge_reports(parts)
-    get_run_logger().info("collected %d files in %d batch(es): %s", len(files), len(futures), result)
-    return result
+    return run_collection(period=period, inbox=inbox, sources=sources, batch_size=batch_size, api=api,
+                          received=received, record_time=record_time)
 
 
 def collect_with_configured_runner() -> Flow:

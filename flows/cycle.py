@@ -28,7 +28,7 @@ from duban.store.models import NoticeRow
 from duban_app.context import AppContext
 from duban_app.cycle import status
 from flows.artifacts import bulletin_artifact, outbox_artifact, status_artifact
-from flows.collect import collect_with_configured_runner
+from flows.collect import run_collection
 from flows.tasks import reconcile_task, send_stage, summarize_task, templates_task
 
 __all__ = ["active_periods", "reporting_cycle", "stages_to_run"]
@@ -85,8 +85,7 @@ def reporting_cycle(
     if not periods:
         log.info("%s: no period is under way; nothing to do", d)
         return summary
-    collect_flow = collect_with_configured_runner()
-    collected = collect_flow(record_time=record_time)
+    collected = run_collection(record_time=record_time)
     for p in periods:
         done: dict[str, Any] = {"collected": collected}
         if d == p.window_opens:

@@ -90,8 +90,9 @@ def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
         for day in days:
             _deliver_arrivals(quarter, day, inbox)
             api.upsert(*[r for r in quarter.api_records if date.fromisoformat(r["updated_at"][:10]) <= day])
+            t0 = _time.monotonic()
             results.append(reporting_cycle(run_date=day, record_time=True))
-            console.print(f"  {day} {_one_line(results[-1])}")
+            console.print(f"  {day} {_one_line(results[-1])} ({_time.monotonic() - t0:.1f} s)")
         ctx.close()
         _report(console, home, quarter, settings, smtp, _time.monotonic() - started)
     return 0

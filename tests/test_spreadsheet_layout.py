@@ -229,6 +229,13 @@ def test_excel_error_values_become_none_with_a_note() -> None:
     assert any("#DIV/0!" in n and "E2" in n for n in table.notes)
 
 
+def test_error_note_names_the_sheet_cell_when_the_table_is_offset() -> None:
+    rows = [["任务编码", "工作任务", "完成进度"], ["LS-01", "任务一", "#VALUE!"]]
+    table = _table(rows, first_row=5, first_col=3)  # the grid starts at C5
+    assert table is not None
+    assert any("E6 #VALUE!" in n for n in table.notes)
+
+
 def test_strings_are_stripped_and_types_kept() -> None:
     when = datetime(2026, 12, 1, 9, 30)
     table = _table(

@@ -458,3 +458,45 @@ def test_pdf_named_xlsx(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     assert "cannot open" in _reject(tmp_path / "nope.xlsx").reason_en
+
+
+def test_table_away_from_a1_keeps_sheet_row_numbers(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert isinstance(ws, Worksheet)
+    ws["C3"] = "填报单位：市卫健委"
+    for col, heading in zip("CDEF", ["任务编码", "工作任务", "本期进展情况", "完成进度"], strict=True):
+        ws[f"{col}5"] = heading
+    ws["C6"], ws["D6"], ws["E6"], ws["F6"] = "LS-05", "任务五", "进展甲", "#N/A"
+    ws["C7"], ws["E7"], ws["F7"] = "LS-06", "进展乙", 20
+    ws["D6"].value = "共同任务"
+    ws.merge_cells("D6:D7")
+    wb.save(tmp_path / "offset.xlsx")
+    [table] = read_tables(tmp_path / "offset.xlsx")
+    assert table.header_row == 5
+    assert table.unit_hint == "市卫健委"
+    assert [(r.row, r.values["title"], r.values["progress"]) for r in table.rows] == [
+        (6, "共同任务", None),
+        (7, "共同任务", 20),
+    ]
+    # openpyxl stores "#N/A" as a real error cell; calamine hands error cells over as empty
+    # (python-calamine issue #105), so it arrives as None like a blank cell.
+
+
+def test_tab_separated_text_with_commas_in_prose(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "任务编码\t工作任务\t本期进展情况\n"
+        "LS-01\t任务一\t完成调研, 形成方案, 报批, 招标, 开工\n"
+        "LS-02\t任务二\t推进中\n",
+        encoding="utf-8",
+    )
+    assert sniff_format(path) == "tsv"
+    [table] = read_tables(path)
+    assert table.rows[0].values["narrative"] == "完成调研, 形成方案, 报批, 招标, 开工"
+
+
+def test_html_page_without_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "page.xls"
+    path.write_text("<html><body><p>登录超时，请重新登录</p></body></html>", encoding="utf-8")
+    assert "HTML page without a table" in _reject(path).reason_en

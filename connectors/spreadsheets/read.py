@@ -167,6 +167,8 @@ def _sniff_zip(data: bytes) -> _Probe:
             if fmt == "xlsx" and "xl/vbaProject.bin" in names:
                 fmt = "xlsm"
             return _Probe(fmt, data, members)
+    if any(n.startswith("xl/") for n in names):  # a workbook part under an unusual name
+        return _Probe("xlsx", data, members)
     return _Probe("zip", data, members)
 
 
@@ -199,7 +201,7 @@ def _probe(data: bytes, suffix: str) -> _Probe:
         return _Probe("xml2003", data)
     if "<html" in low or "<!doctype html" in low or low.lstrip().startswith("<table"):
         return _Probe("html", data)
-    if suffix in (".tsv", ".tab") or _delimiter(sample, "csv") == "\t":
+    if _delimiter(sample, "tsv" if suffix in (".tsv", ".tab") else "csv") == "\t":
         return _Probe("tsv", data)
     return _Probe("csv", data)
 
@@ -340,6 +342,12 @@ def _read_text(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
     notes: list[str] = []
     if probe.fmt == "html":
         sheet = read_html(probe.data, source=source)
+        if not sheet.rows:
+            raise _fail(
+                source,
+                "not a spreadsheet (an HTML page without a table)",
+                "不是电子表格文件（网页中没有表格）",
+            )
         notes.append("read as an HTML table saved under a spreadsheet name")
     else:
         sheet, encoding, _ = read_delimited(probe.data, source=source, hint=probe.fmt)

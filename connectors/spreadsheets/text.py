@@ -104,13 +104,23 @@ def decode_text(data: bytes, source: str = "") -> tuple[str, str]:
     return text, name
 
 
-def _delimiter(text: str, hint: str) -> str:
-    if hint == "tsv":
-        return "\t"
+def _delimiter(text: str, hint: str = "csv") -> str:
+    """The separator of a delimited text: the one splitting most lines into the same number of
+    fields (commas inside prose vary from line to line, real separators do not). A ``.tsv``
+    name settles it for tabs when the text has any."""
     lines = [ln for ln in text[:20_000].splitlines()[:30] if ln.strip()]
-    counts = {d: sum(ln.count(d) for ln in lines) for d in (",", "\t", ";", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    if hint == "tsv" and any("\t" in ln for ln in lines):
+        return "\t"
+    best, best_key = ",", (0, 0)
+    for d in ("\t", ",", ";", "|"):
+        counts = [ln.count(d) for ln in lines]
+        if not any(counts):
+            continue
+        mode = max(set(counts), key=counts.count)
+        key = (counts.count(mode) if mode else 0, sum(counts))
+        if key > best_key:
+            best, best_key = d, key
+    return best
 
 
 def read_delimited(data: bytes, *, source: str, hint: str = "csv") -> tuple[RawSheet, str, str]:

@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "Received",
     "file_sha256",
+    "known_file",
     "keep_raw",
     "read_watermark",
     "store_api_page",
@@ -56,6 +57,12 @@ class Outcome:
     state: str
     created: bool
     superseded: list[int] = field(default_factory=list)
+
+
+def known_file(store: Store, sha256: str) -> int:
+    """How many submissions were already stored from a file with this content (0: new)."""
+    with store.session() as s:
+        return len(list(s.scalars(select(SubmissionRow.id).where(SubmissionRow.dedupe_key.like(f"file:{sha256}:%")))))
 
 
 def file_sha256(path: Path) -> str:
@@ -293,6 +300,22 @@ def store_api_page(
             if keys
             else set()
         )
+        # Records that may have an accepted earlier version: one query per page instead of one
+        # per record (a record without one has no rival, so _supersede would find nothing).
+        ids = list({e.record_id for e in entries})
+        rivals = (
+            set(
+                s.scalars(
+                    select(SubmissionRow.source_ref).where(
+                        SubmissionRow.source == source,
+                        SubmissionRow.state == "accepted",
+                        SubmissionRow.source_ref.in_(ids),
+                    )
+                )
+            )
+            if ids
+            else set()
+        )
         for key, e in zip(keys, entries, strict=True):
             if key in seen:
                 known += 1
@@ -334,7 +357,9 @@ def store_api_page(
                     SubmissionItemRow.__table__.insert(),
                     _item_rows([e.item], invalid, row.id, e.period, e.unit),
                 )
-                _supersede(s, row, same_record=e.record_id)
+                if e.record_id in rivals:
+                    _supersede(s, row, same_record=e.record_id)
+                rivals.add(e.record_id)
             new += 1
         if watermark is not None:
             wm = s.get(ApiWatermark, source)
