@@ -234,13 +234,19 @@ class PrefectServer:
             self.proc.wait(timeout=10)
 
 
-def run_flow_subprocess(env: dict[str, str], api_url: str, prefect_home: Path) -> dict[str, Any]:
-    """``python -m benchmarks.stages flow`` with the run's environment; its JSON plus the process wall time."""
+def run_flow_subprocess(
+    env: dict[str, str], api_url: str, prefect_home: Path, *, profile: Path | None = None
+) -> dict[str, Any]:
+    """``python -m benchmarks.stages flow`` with the run's environment; its JSON plus the process wall time.
+
+    With ``profile`` the process runs under pyinstrument and its call tree is written there.
+    """
     full = {**os.environ, **env, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(prefect_home),
             "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    prof = ["-m", "pyinstrument", "-r", "text", "-o", str(profile)] if profile else []
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "benchmarks.stages", "flow"], env=full, capture_output=True,
-                          timeout=3600, check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, *prof, "-m", "benchmarks.stages", "flow"], env=full,
+                          capture_output=True, timeout=3600, check=False)  # fmt: skip
     wall = time.perf_counter() - started
     out = done.stdout.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not out:

@@ -28,23 +28,33 @@ def reconcile_period(ctx: AppContext, key: str, *, today: date | None = None) ->
     period = parse_period(key, ctx.settings)
     prev = previous_period(period, ctx.settings)
     return reconcile(
-        ctx.store, catalogue, period=period.key, deadline=period.deadline,
-        calendar=work_calendar(ctx.settings), previous_period=prev.key, today=today,
+        ctx.store,
+        catalogue,
+        period=period.key,
+        deadline=period.deadline,
+        calendar=work_calendar(ctx.settings),
+        previous_period=prev.key,
+        today=today,
     )
 
 
 def status(ctx: AppContext, key: str) -> list[UnitStatus]:
     catalogue, _ = ctx.catalogue()
     period = parse_period(key, ctx.settings)
-    return unit_status(catalogue, current_entries(ctx.store, period.key), period.deadline, work_calendar(ctx.settings))
+    return unit_status(
+        catalogue, current_entries(ctx.store, period.key), period.deadline, work_calendar(ctx.settings)
+    )
 
 
 def _ledger(ctx: AppContext, period: Period) -> list[dict]:
     catalogue, _ = ctx.catalogue()
     cal = work_calendar(ctx.settings)
     return ledger_rows(
-        catalogue, current_entries(ctx.store, period.key), period_findings(ctx.store, period.key),
-        deadline=period.deadline, late_days=lambda d: cal.workdays_between(period.deadline, d),
+        catalogue,
+        current_entries(ctx.store, period.key),
+        period_findings(ctx.store, period.key),
+        deadline=period.deadline,
+        late_days=lambda d: cal.workdays_between(period.deadline, d),
     )
 
 
@@ -71,10 +81,17 @@ def write_templates(ctx: AppContext, key: str, out_dir: Path) -> list[Path]:
         except KeyError:
             continue
         path = out_dir / template_filename(unit, period)
-        paths.append(write_unit_template(
-            path, catalogue=catalogue, unit=unit, period=period, catalogue_version=version,
-            previous=by_unit.get(short), plan_title=catalogue.plan.title,
-        ))
+        paths.append(
+            write_unit_template(
+                path,
+                catalogue=catalogue,
+                unit=unit,
+                period=period,
+                catalogue_version=version,
+                previous=by_unit.get(short),
+                plan_title=catalogue.plan.title,
+            )
+        )
     return paths
 
 
@@ -93,14 +110,28 @@ def _facts(ctx: AppContext, period: Period, as_of: date, with_previous: bool) ->
     for item_id, unit, role in expected_pairs(catalogue):
         e = entries.get((unit, item_id))
         received = e.received_at.date() if e else None
-        late = cal.workdays_between(period.deadline, received) if received and received > period.deadline else None
-        facts.append(AssignmentFact(
-            item_id=item_id, unit=unit, role=str(role), status=e.status if e else None,
-            progress=e.progress if e else None, narrative=e.narrative if e else "",
-            problems=e.problems if e else "", next_steps=e.next_steps if e else "",
-            submitted_at=e.received_at if e else None, late_days=late, invalid=invalid[(unit, item_id)],
-            stalled="stalled" in flags[(unit, item_id)], regressed="regressed" in flags[(unit, item_id)],
-        ))
+        late = (
+            cal.workdays_between(period.deadline, received)
+            if received and received > period.deadline
+            else None
+        )
+        facts.append(
+            AssignmentFact(
+                item_id=item_id,
+                unit=unit,
+                role=str(role),
+                status=e.status if e else None,
+                progress=e.progress if e else None,
+                narrative=e.narrative if e else "",
+                problems=e.problems if e else "",
+                next_steps=e.next_steps if e else "",
+                submitted_at=e.received_at if e else None,
+                late_days=late,
+                invalid=invalid[(unit, item_id)],
+                stalled="stalled" in flags[(unit, item_id)],
+                regressed="regressed" in flags[(unit, item_id)],
+            )
+        )
     previous = None
     if with_previous:
         prev = previous_period(period, ctx.settings)
@@ -110,8 +141,15 @@ def _facts(ctx: AppContext, period: Period, as_of: date, with_previous: bool) ->
     for u in ctx.directory.units:
         names[u.short_name] = u.full_name
     return PeriodFacts(
-        catalogue=catalogue, period_key=period.key, period_label=period.label_zh, deadline=period.deadline,
-        as_of=as_of, assignments=facts, previous=previous, unit_names=names, office_name=ctx.settings.office.name,
+        catalogue=catalogue,
+        period_key=period.key,
+        period_label=period.label_zh,
+        deadline=period.deadline,
+        as_of=as_of,
+        assignments=facts,
+        previous=previous,
+        unit_names=names,
+        office_name=ctx.settings.office.name,
     )
 
 

@@ -57,7 +57,13 @@ def _invalid(ctx: AppContext, period: str, unit: str | None) -> dict[str, list[I
         if f.kind == str(FindingKind.INVALID_VALUE) and f.unit and f.origin == "collect":
             ev = f.evidence or {}
             out[f.unit].append(
-                InvalidField(f.item_id, ev.get("row"), str(ev.get("column", "")), str(ev.get("value", "")), f.message_zh)
+                InvalidField(
+                    f.item_id,
+                    ev.get("row"),
+                    str(ev.get("column", "")),
+                    str(ev.get("value", "")),
+                    f.message_zh,
+                )
             )
     return out
 
@@ -74,7 +80,10 @@ def _recipients(unit: Unit, stage: StageConfig, office_email: str) -> tuple[list
 def notice_plan(
     ctx: AppContext, catalogue: Catalogue, period: Period, stage: StageConfig, *, only: str | None = None
 ) -> dict[str, NoticeContext]:
-    """The notices this stage would send now, by unit (of one unit with ``only``); none for units that owe nothing."""
+    """The notices this stage would send now, by unit (only one unit's with ``only``).
+
+    Units that owe nothing get none (except at the opening stage).
+    """
     s = ctx.settings
     entries = current_entries(ctx.store, period.key, unit=only)
     owed = _owed(catalogue, entries)
@@ -100,11 +109,23 @@ def notice_plan(
                 if a.unit == short and not a.placeholder
             ]
         out[short] = NoticeContext(
-            unit_short=short, unit_full=unit.full_name, to=to, cc=cc, period_key=period.key,
-            period_label=period.label_zh, deadline=period.deadline, stage_id=stage.id, stage_name=stage.name,
-            plan_title=catalogue.plan.title, plan_doc_number=catalogue.plan.doc_number, office_name=s.office.name,
-            office_email=s.office.email, office_phone=s.office.phone, submit_hint=s.office.submit_hint,
-            missing=missing, invalid=invalid.get(short, []),
+            unit_short=short,
+            unit_full=unit.full_name,
+            to=to,
+            cc=cc,
+            period_key=period.key,
+            period_label=period.label_zh,
+            deadline=period.deadline,
+            stage_id=stage.id,
+            stage_name=stage.name,
+            plan_title=catalogue.plan.title,
+            plan_doc_number=catalogue.plan.doc_number,
+            office_name=s.office.name,
+            office_email=s.office.email,
+            office_phone=s.office.phone,
+            submit_hint=s.office.submit_hint,
+            missing=missing,
+            invalid=invalid.get(short, []),
         )
     return out
 
@@ -112,7 +133,9 @@ def notice_plan(
 def _previous_entries(ctx: AppContext, period: Period, unit: str) -> dict[str, ReportedItem]:
     prev = previous_period(period, ctx.settings)
     return {
-        item_id: ReportedItem(item_id, unit, e.status, e.progress, e.narrative, e.problems, e.next_steps, e.coordination)
+        item_id: ReportedItem(
+            item_id, unit, e.status, e.progress, e.narrative, e.problems, e.next_steps, e.coordination
+        )
         for (u, item_id), e in current_entries(ctx.store, prev.key, unit=unit).items()
         if u == unit
     }
@@ -139,18 +162,29 @@ def run_stage(
     channel = "dry-run" if dry_run else "email"
     plan = notice_plan(ctx, catalogue, period, stage)
     planned = plan_notices(
-        ctx.store, period.key, stage.id,
-        [(u, n.to + n.cc, message_id(u, period.key, stage.id, domain)) for u, n in plan.items()], channel=channel,
+        ctx.store,
+        period.key,
+        stage.id,
+        [(u, n.to + n.cc, message_id(u, period.key, stage.id, domain)) for u, n in plan.items()],
+        channel=channel,
     )
 
     def build(unit: str) -> EmailMessage | None:
-        fresh = notice_plan(ctx, catalogue, period, stage, only=unit).get(unit)  # the re-check, right before sending
+        fresh = notice_plan(ctx, catalogue, period, stage, only=unit).get(
+            unit
+        )  # the re-check, right before sending
         if fresh is None:
             return None
         if stage.attach_template:
             u = ctx.directory.get(unit)
-            kwargs = {"catalogue": catalogue, "unit": u, "period": period, "catalogue_version": version,
-                      "previous": _previous_entries(ctx, period, unit), "plan_title": catalogue.plan.title}
+            kwargs = {
+                "catalogue": catalogue,
+                "unit": u,
+                "period": period,
+                "catalogue_version": version,
+                "previous": _previous_entries(ctx, period, unit),
+                "plan_title": catalogue.plan.title,
+            }
             fresh.attachment = (template_filename(u, period), template_bytes(**kwargs))
         return render_notice(fresh, mail_from=s.smtp.mail_from, when=clock())
 

@@ -35,9 +35,23 @@ __all__ = ["Arrival", "Quarter", "UnitPlan", "generate_quarter"]
 FATES = ("on_time", "late", "missing", "invalid", "api")
 LAYOUTS = ("template", "xls", "ods", "csv_gbk", "custom")
 STATUS_WEIGHTS = {"已完成": 18, "推进中": 60, "滞后": 10, "未启动": 7, "暂停": 5}
-DOING = ["完成需求调研和方案设计", "推进系统开发和部署", "组织业务培训{n}场次", "归集数据{n}万条",
-         "上线应用场景{n}个", "召开专题推进会{n}次", "完成试点{n}个", "对接省级平台接口{n}项"]
-PROBLEMS = ["部门间数据共享不够顺畅", "项目资金尚未完全到位", "专业技术人员不足", "基层应用推广力度有待加强", ""]
+DOING = [
+    "完成需求调研和方案设计",
+    "推进系统开发和部署",
+    "组织业务培训{n}场次",
+    "归集数据{n}万条",
+    "上线应用场景{n}个",
+    "召开专题推进会{n}次",
+    "完成试点{n}个",
+    "对接省级平台接口{n}项",
+]
+PROBLEMS = [
+    "部门间数据共享不够顺畅",
+    "项目资金尚未完全到位",
+    "专业技术人员不足",
+    "基层应用推广力度有待加强",
+    "",
+]
 NEXT = ["加快系统迭代升级", "扩大试点范围", "强化部门协同", "完善考核评价机制", "推进成果固化为制度"]
 
 
@@ -92,10 +106,15 @@ def _entry(rng: random.Random, it: Item, *, invalid: bool) -> dict[str, Any]:
     narrative = f"围绕“{it.title[:18]}”，{doing}，工作总体按计划推进。"
     if status == "已完成":
         narrative = f"“{it.title[:18]}”相关任务已全部完成，{doing}。"
-    row = {"status": status, "progress": progress, "narrative": narrative,
-           "problems": rng.choice(PROBLEMS) if status != "已完成" else "",
-           "next_steps": rng.choice(NEXT) + "。", "reporter": rng.choice(["王", "李", "张", "陈", "刘"]) + "科员",
-           "phone": f"0578-2{rng.randint(100000, 999999)}"}
+    row = {
+        "status": status,
+        "progress": progress,
+        "narrative": narrative,
+        "problems": rng.choice(PROBLEMS) if status != "已完成" else "",
+        "next_steps": rng.choice(NEXT) + "。",
+        "reporter": rng.choice(["王", "李", "张", "陈", "刘"]) + "科员",
+        "phone": f"0578-2{rng.randint(100000, 999999)}",
+    }
     if invalid:
         kind = rng.choice(["progress_text", "progress_range", "status", "narrative"])
         if kind == "progress_text":
@@ -114,17 +133,30 @@ def _fill_template(data: bytes, entries: list[dict[str, Any]], path: Path) -> No
     ws = wb["填报表"]
     header = [c.value for c in ws[3]]
     col = {name: i + 1 for i, name in enumerate(header)}
-    names = {"status": "完成状态", "progress": "完成进度(%)", "narrative": "本期进展情况", "problems": "存在问题",
-             "next_steps": "下步计划", "reporter": "填报人", "phone": "联系电话"}
+    names = {
+        "status": "完成状态",
+        "progress": "完成进度(%)",
+        "narrative": "本期进展情况",
+        "problems": "存在问题",
+        "next_steps": "下步计划",
+        "reporter": "填报人",
+        "phone": "联系电话",
+    }
     for r, e in enumerate(entries, start=4):
         for key, head in names.items():
             ws.cell(row=r, column=col[head], value=e[key])
     wb.save(path)
 
 
-def _custom_xlsx(path: Path, unit: Unit, period: Period, items: list[tuple[Item, Role]], entries: list[dict[str, Any]],
-                 rng: random.Random) -> None:
-    """A unit's home-made sheet: title, 填报单位 with the full name, merged two-row header, renamed columns."""
+def _custom_xlsx(
+    path: Path,
+    unit: Unit,
+    period: Period,
+    items: list[tuple[Item, Role]],
+    entries: list[dict[str, Any]],
+    rng: random.Random,
+) -> None:
+    """A unit's home-made sheet: title, 填报单位 (full name), merged two-row header, renamed columns."""
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
     ws = wb.add_worksheet("Sheet1")
     merge = wb.add_format({"bold": True, "align": "center", "valign": "vcenter", "border": 1})
@@ -154,10 +186,35 @@ def _custom_xlsx(path: Path, unit: Unit, period: Period, items: list[tuple[Item,
 def _csv_gbk(path: Path, items: list[tuple[Item, Role]], entries: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["任务编码", "序号", "工作任务", "状态", "进度(%)", "进展情况", "存在问题", "下步工作", "联系人", "电话"])
+    w.writerow(
+        [
+            "任务编码",
+            "序号",
+            "工作任务",
+            "状态",
+            "进度(%)",
+            "进展情况",
+            "存在问题",
+            "下步工作",
+            "联系人",
+            "电话",
+        ]
+    )
     for (it, _r), e in zip(items, entries, strict=True):
-        w.writerow([it.id, it.number or "", it.title, e["status"], e["progress"], e["narrative"], e["problems"],
-                    e["next_steps"], e["reporter"], e["phone"]])
+        w.writerow(
+            [
+                it.id,
+                it.number or "",
+                it.title,
+                e["status"],
+                e["progress"],
+                e["narrative"],
+                e["problems"],
+                e["next_steps"],
+                e["reporter"],
+                e["phone"],
+            ]
+        )
     path.write_bytes(buf.getvalue().encode("gbk", errors="replace"))
 
 
@@ -173,8 +230,16 @@ def _convert(paths: list[tuple[Path, str]], out_dir: Path) -> list[str]:
             notes.append(f"LibreOffice not found: {len(batch)} file(s) kept as .xlsx instead of .{fmt}")
             continue
         with tempfile.TemporaryDirectory() as profile:
-            cmd = [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
-                   "--outdir", str(out_dir), *map(str, batch)]
+            cmd = [
+                soffice,
+                f"-env:UserInstallation=file://{profile}",
+                "--headless",
+                "--convert-to",
+                fmt,
+                "--outdir",
+                str(out_dir),
+                *map(str, batch),
+            ]
             done = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
         for p in batch:
             target = p.with_suffix(f".{fmt}")
@@ -210,7 +275,9 @@ def generate_quarter(
             if not a.placeholder and a.unit in by_unit and all(x[0].id != it.id for x in by_unit[a.unit]):
                 by_unit[a.unit].append((it, a.role))
     window = _workdays(calendar, period.window_opens, period.deadline)
-    after = _workdays(calendar, period.deadline + timedelta(days=1), calendar.add_workdays(period.deadline, 4))
+    after = _workdays(
+        calendar, period.deadline + timedelta(days=1), calendar.add_workdays(period.deadline, 4)
+    )
     plans, arrivals, records, converts = [], [], [], []
     for unit_name in units:
         try:
@@ -223,18 +290,29 @@ def generate_quarter(
         plans.append(UnitPlan(unit_name, fate, layout, items))
         if fate == "missing":
             continue
-        entries = [_entry(rng, it, invalid=(fate == "invalid" and k == 0)) for k, (it, _r) in enumerate(items)]
+        entries = [
+            _entry(rng, it, invalid=(fate == "invalid" and k == 0)) for k, (it, _r) in enumerate(items)
+        ]
         day = rng.choice(after) if fate == "late" else rng.choice(window[1:] or window)
         if fate == "api":
             for (it, _r), e in zip(items, entries, strict=True):
                 stamp = _when(rng, day)
-                records.append({
-                    "id": f"{period.key}-{unit.short_name}-{it.id}", "task_code": it.id,
-                    "org_name": unit.full_name if rng.random() < 0.5 else unit.short_name, "period": period.key,
-                    "status": e["status"], "progress": e["progress"], "progress_text": e["narrative"],
-                    "issues": e["problems"], "next_plan": e["next_steps"], "reporter": e["reporter"],
-                    "phone": e["phone"], "updated_at": stamp.isoformat(),
-                })
+                records.append(
+                    {
+                        "id": f"{period.key}-{unit.short_name}-{it.id}",
+                        "task_code": it.id,
+                        "org_name": unit.full_name if rng.random() < 0.5 else unit.short_name,
+                        "period": period.key,
+                        "status": e["status"],
+                        "progress": e["progress"],
+                        "progress_text": e["narrative"],
+                        "issues": e["problems"],
+                        "next_plan": e["next_steps"],
+                        "reporter": e["reporter"],
+                        "phone": e["phone"],
+                        "updated_at": stamp.isoformat(),
+                    }
+                )
             continue
         stem = template_filename(unit, period).rsplit(".", 1)[0]
         if layout == "csv_gbk":
@@ -244,8 +322,13 @@ def generate_quarter(
             path = out_dir / f"{unit.full_name}{period.label_zh}报送.xlsx"
             _custom_xlsx(path, unit, period, items, entries, rng)
         else:
-            data = template_bytes(catalogue=catalogue, unit=unit, period=period, catalogue_version=version,
-                                  plan_title=catalogue.plan.title)
+            data = template_bytes(
+                catalogue=catalogue,
+                unit=unit,
+                period=period,
+                catalogue_version=version,
+                plan_title=catalogue.plan.title,
+            )
             path = out_dir / f"{stem}.xlsx"
             _fill_template(data, entries, path)
             if layout in ("xls", "ods"):

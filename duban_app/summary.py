@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,7 +30,7 @@ class Summary:
     inputs_hash: str
 
 
-def _inputs_hash(facts) -> str:  # noqa: ANN001 - PeriodFacts
+def _inputs_hash(facts) -> str:
     payload = [
         (f.item_id, f.unit, f.status, f.progress, f.narrative, f.late_days, f.invalid, f.stalled, f.regressed)
         for f in facts.assignments
@@ -38,8 +38,9 @@ def _inputs_hash(facts) -> str:  # noqa: ANN001 - PeriodFacts
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def write_bulletin(ctx: AppContext, key: str, out_dir: Path | None = None, *, issued_on: date | None = None,
-                   pdf: bool = True) -> Summary:
+def write_bulletin(
+    ctx: AppContext, key: str, out_dir: Path | None = None, *, issued_on: date | None = None, pdf: bool = True
+) -> Summary:
     """Write docx, PDF (when LibreOffice is present), HTML, xlsx and charts; record each file.
 
     Keyed by the facts it is made from: when nothing changed since the recorded files were
@@ -56,11 +57,20 @@ def write_bulletin(ctx: AppContext, key: str, out_dir: Path | None = None, *, is
     files = write_summary(facts, ctx.settings.rating, out, issued_on=issued_on, pdf=pdf)
     with ctx.store.session() as s:
         for fmt, path in files.items():
-            row = s.scalar(select(DocumentRow).where(
-                DocumentRow.period == facts.period_key, DocumentRow.kind == "bulletin",
-                DocumentRow.unit == "", DocumentRow.fmt == fmt[:10],
-            ))
-            values = {"path": str(path), "sha256": file_sha256(path), "inputs_hash": digest, "created_at": now()}
+            row = s.scalar(
+                select(DocumentRow).where(
+                    DocumentRow.period == facts.period_key,
+                    DocumentRow.kind == "bulletin",
+                    DocumentRow.unit == "",
+                    DocumentRow.fmt == fmt[:10],
+                )
+            )
+            values = {
+                "path": str(path),
+                "sha256": file_sha256(path),
+                "inputs_hash": digest,
+                "created_at": now(),
+            }
             if row is None:
                 s.add(DocumentRow(period=facts.period_key, kind="bulletin", unit="", fmt=fmt[:10], **values))
             else:
@@ -72,9 +82,15 @@ def write_bulletin(ctx: AppContext, key: str, out_dir: Path | None = None, *, is
 def _recorded(ctx: AppContext, period: str, digest: str, out: Path) -> dict[str, Path] | None:
     """The recorded files of this period's bulletin if they were made from ``digest`` and still exist."""
     with ctx.store.session() as s:
-        rows = list(s.scalars(select(DocumentRow).where(
-            DocumentRow.period == period, DocumentRow.kind == "bulletin", DocumentRow.unit == "",
-        )))
+        rows = list(
+            s.scalars(
+                select(DocumentRow).where(
+                    DocumentRow.period == period,
+                    DocumentRow.kind == "bulletin",
+                    DocumentRow.unit == "",
+                )
+            )
+        )
     files = {r.fmt: Path(r.path) for r in rows}
     if not rows or any(r.inputs_hash != digest for r in rows) or "docx" not in files:
         return None

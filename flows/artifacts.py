@@ -28,10 +28,20 @@ def status_artifact(period: str, units: list[UnitStatus]) -> None:
 
 
 def outbox_artifact(period: str, stage: str, report: DeliveryReport) -> None:
-    rows = [{"sent": report.sent, "skipped": report.skipped, "failed": report.failed,
-             "already_sent": report.already_sent, "pending": report.pending}]
-    create_table_artifact(key=artifact_key("outbox", period, stage), table=rows,
-                          description=f"{period} {stage} notices: " + "; ".join(report.lines[:20]))
+    rows = [
+        {
+            "sent": report.sent,
+            "skipped": report.skipped,
+            "failed": report.failed,
+            "already_sent": report.already_sent,
+            "pending": report.pending,
+        }
+    ]
+    create_table_artifact(
+        key=artifact_key("outbox", period, stage),
+        table=rows,
+        description=f"{period} {stage} notices: " + "; ".join(report.lines[:20]),
+    )
 
 
 def bulletin_artifact(period: str, files: dict[str, Path], metrics: Metrics) -> None:
@@ -46,5 +56,8 @@ def bulletin_artifact(period: str, files: dict[str, Path], metrics: Metrics) -> 
         "| --- | --- |",
         *[f"| {k} | `{v}` |" for k, v in sorted(files.items())],
     ]
-    create_markdown_artifact(key=artifact_key("bulletin", period), markdown="\n".join(lines),
-                             description=f"{period} bulletin files")
+    create_markdown_artifact(
+        key=artifact_key("bulletin", period),
+        markdown="\n".join(lines),
+        description=f"{period} bulletin files",
+    )

@@ -37,7 +37,7 @@ def run_collection(
     received: dict[str, str] | None = None,
     record_time: bool = False,
 ) -> dict[str, Any]:
-    """Submit the collection tasks (file batches, then the API) in the calling flow and merge their reports."""
+    """Submit the collection tasks (file batches, then the API) in the calling flow; merge their reports."""
     settings = get_settings()
     root = Path(inbox) if inbox else settings.path("inbox")
     files = [str(p) for p in find_files(root)] if root.exists() else []
@@ -69,8 +69,15 @@ def collect(
     ``received`` maps a path to its arrival time (ISO) when the file's mtime is not it;
     ``record_time`` takes an API record's own update time as its arrival (replays, the demo).
     """
-    return run_collection(period=period, inbox=inbox, sources=sources, batch_size=batch_size, api=api,
-                          received=received, record_time=record_time)
+    return run_collection(
+        period=period,
+        inbox=inbox,
+        sources=sources,
+        batch_size=batch_size,
+        api=api,
+        received=received,
+        record_time=record_time,
+    )
 
 
 def collect_with_configured_runner() -> Flow:

@@ -97,12 +97,18 @@ def reporting_cycle(
             already = _stages_done(ctx, p.key)
         finally:
             ctx.close()
-        done["status"] = {k: sum(u[k] for u in units) for k in ("expected", "on_time", "late", "missing", "invalid")}
+        done["status"] = {
+            k: sum(u[k] for u in units) for k in ("expected", "on_time", "late", "missing", "invalid")
+        }
         for stage in stages_to_run(d, p, settings, already):
             res = send_stage(p.key, stage, dry_run=dry_run, when=when)
             outbox_artifact(p.key, stage, res.report)
-            done[f"notices_{stage}"] = {"sent": res.report.sent, "skipped": res.report.skipped,
-                                        "failed": res.report.failed, "already_sent": res.report.already_sent}
+            done[f"notices_{stage}"] = {
+                "sent": res.report.sent,
+                "skipped": res.report.skipped,
+                "failed": res.report.failed,
+                "already_sent": res.report.already_sent,
+            }
         if d > p.deadline:
             res = summarize_task(p.key, None, d)
             bulletin_artifact(p.key, res.files, res.metrics)

@@ -36,7 +36,7 @@ def _prepare_env() -> Path:
     return home
 
 
-def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
+def main() -> int:
     home = _prepare_env()
     started = _time.monotonic()
     from rich.console import Console
@@ -49,10 +49,15 @@ def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
 
     mail_dir = home / "mail"
     with LoopbackSmtpServer(mail_dir) as smtp, LoopbackApi([], token=DEMO_TOKEN, page_size=50) as api:
-        os.environ.update({
-            "DUBAN_SMTP_HOST": "127.0.0.1", "DUBAN_SMTP_PORT": str(smtp.port), "DUBAN_SMTP_SECURITY": "none",
-            "DUBAN_SOURCE_ZZD_PROGRESS_URL": api.base_url, "DUBAN_ZZD_TOKEN": DEMO_TOKEN,
-        })
+        os.environ.update(
+            {
+                "DUBAN_SMTP_HOST": "127.0.0.1",
+                "DUBAN_SMTP_PORT": str(smtp.port),
+                "DUBAN_SMTP_SECURITY": "none",
+                "DUBAN_SOURCE_ZZD_PROGRESS_URL": api.base_url,
+                "DUBAN_ZZD_TOKEN": DEMO_TOKEN,
+            }
+        )
         from duban.settings import get_settings
 
         get_settings.cache_clear()
@@ -65,8 +70,10 @@ def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
         ctx = AppContext(settings)
         imported = import_plan(ctx, settings.plan_path)
         catalogue, version = ctx.catalogue()
-        console.print(f"plan {catalogue.plan.doc_number} {catalogue.plan.title}: {len(catalogue.items)} items, "
-                      f"catalogue version {version} ({'new' if imported.result.created else 'already stored'})")
+        console.print(
+            f"plan {catalogue.plan.doc_number} {catalogue.plan.title}: {len(catalogue.items)} items, "
+            f"catalogue version {version} ({'new' if imported.result.created else 'already stored'})"
+        )
         period = parse_period(DEMO_PERIOD, settings)
         cal = work_calendar(settings)
         returns = home / "demo" / "returns"
@@ -79,8 +86,10 @@ def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
         while d <= cal.add_workdays(last_stage, 1):
             days.append(d)
             d += timedelta(days=1)
-        console.print(f"window opens {period.window_opens}, deadline {period.deadline}, "
-                      f"replaying {len(days)} days to {days[-1]}; starting Prefect …")
+        console.print(
+            f"window opens {period.window_opens}, deadline {period.deadline}, "
+            f"replaying {len(days)} days to {days[-1]}; starting Prefect …"
+        )
 
         from flows.cycle import reporting_cycle
 
@@ -98,7 +107,7 @@ def main() -> int:  # noqa: PLR0915 - a script that reads top to bottom
     return 0
 
 
-def _deliver_arrivals(quarter, day: date, inbox: Path) -> None:  # noqa: ANN001 - Quarter
+def _deliver_arrivals(quarter, day: date, inbox: Path) -> None:
     for a in quarter.arrivals:
         if a.at.date() > day:
             continue
@@ -123,14 +132,14 @@ def _one_line(result: dict) -> str:
     return "; ".join(parts) or "nothing due"
 
 
-def _report(console, home: Path, quarter, settings, smtp, seconds: float) -> None:  # noqa: ANN001
+def _report(console, home: Path, quarter, settings, smtp, seconds: float) -> None:
     from collections import Counter
 
     from sqlalchemy import func, select
 
+    from duban.bulletin import compute_metrics
     from duban.store.models import NoticeRow
     from duban_app.context import AppContext
-    from duban.bulletin import compute_metrics
     from duban_app.cycle import period_facts, status
 
     ctx = AppContext(settings)
@@ -139,7 +148,8 @@ def _report(console, home: Path, quarter, settings, smtp, seconds: float) -> Non
         rows = status(ctx, DEMO_PERIOD)
         with ctx.store.session() as s:
             notices = s.execute(
-                select(NoticeRow.stage, NoticeRow.state, func.count()).where(NoticeRow.period == DEMO_PERIOD)
+                select(NoticeRow.stage, NoticeRow.state, func.count())
+                .where(NoticeRow.period == DEMO_PERIOD)
                 .group_by(NoticeRow.stage, NoticeRow.state)
             ).all()
         metrics = compute_metrics(period_facts(ctx, DEMO_PERIOD), settings.rating)
@@ -164,8 +174,10 @@ def _report(console, home: Path, quarter, settings, smtp, seconds: float) -> Non
         console.print("  [yellow]no PDF: install LibreOffice (see README) to get one[/]")
     console.print(f"templates sent with the opening notice: {home / 'templates' / DEMO_PERIOD}")
     console.print(f"store: {settings.db_url}")
-    console.print(f"Prefect runs and artifacts: PREFECT_HOME={os.environ['PREFECT_HOME']} "
-                  "(see them with `PREFECT_HOME=… prefect server start`)")
+    console.print(
+        f"Prefect runs and artifacts: PREFECT_HOME={os.environ['PREFECT_HOME']} "
+        "(see them with `PREFECT_HOME=… prefect server start`)"
+    )
     console.print(f"[green]done in {seconds:.0f} s[/]")
 
 

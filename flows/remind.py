@@ -15,7 +15,9 @@ __all__ = ["remind"]
 
 
 @flow(name="remind")
-def remind(stage: str, period: str | None = None, dry_run: bool = False, run_date: date | None = None) -> dict[str, int]:
+def remind(
+    stage: str, period: str | None = None, dry_run: bool = False, run_date: date | None = None
+) -> dict[str, int]:
     """Reconcile first (the lists must be fresh), then send the stage; never twice per unit."""
     key = default_period(period, run_date)
     get_settings().stage(stage)  # a clear error for an unknown stage before any work

@@ -51,10 +51,15 @@ def main() -> int:
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True)) for s in spec.schedules
         ]
-        deployments.append(flow.to_deployment(
-            name=spec.name, description=spec.description, tags=spec.tags, parameters=spec.parameters,
-            schedules=schedules,
-        ))
+        deployments.append(
+            flow.to_deployment(
+                name=spec.name,
+                description=spec.description,
+                tags=spec.tags,
+                parameters=spec.parameters,
+                schedules=schedules,
+            )
+        )
     print(f"serving {len(deployments)} deployments; UI at {api.removesuffix('/api')}", flush=True)
     try:
         serve(*deployments, pause_on_shutdown=True)

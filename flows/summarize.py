@@ -14,7 +14,9 @@ __all__ = ["summarize"]
 
 
 @flow(name="summarize")
-def summarize(period: str | None = None, out_dir: str | None = None, run_date: date | None = None) -> dict[str, str]:
+def summarize(
+    period: str | None = None, out_dir: str | None = None, run_date: date | None = None
+) -> dict[str, str]:
     key = default_period(period, run_date)
     reconcile_task(key, run_date)
     res = summarize_task(key, out_dir, run_date)

@@ -23,8 +23,9 @@ def _imports(path: Path) -> set[str]:
 
 def test_core_imports_neither_prefect_nor_connectors_nor_the_app():
     offenders = {
-        str(p.relative_to(REPO_ROOT)): sorted(_imports(p) & {"prefect", "prefect_dask", "prefect_email", "connectors",
-                                                             "duban_app", "flows"})
+        str(p.relative_to(REPO_ROOT)): sorted(
+            _imports(p) & {"prefect", "prefect_dask", "prefect_email", "connectors", "duban_app", "flows"}
+        )
         for p in CORE.rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
@@ -33,4 +34,7 @@ def test_core_imports_neither_prefect_nor_connectors_nor_the_app():
 def test_no_module_is_named_like_a_standard_library_module_it_would_shadow():
     for folder in ("duban", "duban_app", "connectors", "flows"):
         for p in (REPO_ROOT / folder).rglob("*.py"):
-            assert p.stem not in {"email", "calendar", "csv", "logging", "secrets", "typing"} or "flows" in p.parts, p
+            assert (
+                p.stem not in {"email", "calendar", "csv", "logging", "secrets", "typing"}
+                or "flows" in p.parts
+            ), p

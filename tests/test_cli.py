@@ -28,7 +28,10 @@ def test_import_twice_is_one_version_and_show_json_keeps_its_contract():
     code, out = duban("catalogue", "show", "--format", "json")
     items = json.loads(out)
     assert len(items) == 43
-    assert all(set(i) == {"id", "number", "part", "section", "title", "lead_unit", "co_units", "placeholders"} for i in items)
+    assert all(
+        set(i) == {"id", "number", "part", "section", "title", "lead_unit", "co_units", "placeholders"}
+        for i in items
+    )
     t18 = next(i for i in items if i["number"] == 18)
     assert "市综合行政执法局" in t18["co_units"]  # the alias 市综合执法局 resolved to its canonical name
     t30 = next(i for i in items if i["number"] == 30)
@@ -38,7 +41,8 @@ def test_import_twice_is_one_version_and_show_json_keeps_its_contract():
 def test_diff_lists_exactly_the_amendments(tmp_path: Path):
     text = SEED.read_text(encoding="utf-8")
     amended = text.replace("5.建立高效诚信的监管机制。", "5.建立高效诚信的信用监管机制。").replace(
-        "(责任单位:市委政法委、市信访局、市公安局、市司法局、市法院)", "(责任单位:市委政法委、市信访局、市公安局、市司法局)"
+        "(责任单位:市委政法委、市信访局、市公安局、市司法局、市法院)",
+        "(责任单位:市委政法委、市信访局、市公安局、市司法局)",
     )
     assert amended != text
     copy = tmp_path / "amended.txt"
@@ -65,7 +69,9 @@ def test_diff_lists_exactly_the_amendments(tmp_path: Path):
     ],
     ids=["empty", "binary", "no-items", "undecodable"],
 )
-def test_bad_plan_document_exits_non_zero_naming_the_file_and_stores_nothing(tmp_path: Path, content: bytes, reason: str):
+def test_bad_plan_document_exits_non_zero_naming_the_file_and_stores_nothing(
+    tmp_path: Path, content: bytes, reason: str
+):
     bad = tmp_path / "bad-plan.txt"
     bad.write_bytes(content)
     code, out = duban("catalogue", "import", str(bad))

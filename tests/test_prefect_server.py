@@ -71,7 +71,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -99,17 +101,40 @@ def test_collect_deployment_runs_through_a_real_server_and_process_worker(tmp_pa
     expected = len(list((home / "inbox").glob("*.xlsx")))
     assert expected > 0
 
-    server = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     worker = None
     try:
         _wait_healthy(api, server, timeout=180)
         _run([*PREFECT, "work-pool", "create", "duban-process", "--type", "process"], env)
         _run([*PREFECT, "--no-prompt", "deploy", "--name", "collect"], env)
-        worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", "duban-process"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        done = _run([*PREFECT, "deployment", "run", "collect/collect", "--param", "api=false", "--watch",
-                     "--watch-timeout", "240"], env, timeout=300)
+        worker = subprocess.Popen(
+            [*PREFECT, "worker", "start", "--pool", "duban-process"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        done = _run(
+            [
+                *PREFECT,
+                "deployment",
+                "run",
+                "collect/collect",
+                "--param",
+                "api=false",
+                "--watch",
+                "--watch-timeout",
+                "240",
+            ],
+            env,
+            timeout=300,
+        )
         assert "Completed" in done.stdout + done.stderr
     finally:
         for proc in (worker, server):

@@ -22,7 +22,9 @@ def summary(
         res = write_bulletin(ctx, period, out)
         table(f"bulletin {res.period}", ["format", "file"], sorted((k, str(v)) for k, v in res.files.items()))
         if "pdf" not in res.files:
-            console.print("[yellow]no PDF:[/] LibreOffice (soffice) is missing or failed; see the README to install it")
+            console.print(
+                "[yellow]no PDF:[/] LibreOffice (soffice) is missing or failed; see the README to install it"
+            )
 
 
 def register(app: typer.Typer) -> None:

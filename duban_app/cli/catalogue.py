@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from duban.catalogue.diff import diff_catalogues
 
+from duban.catalogue.diff import diff_catalogues
 from duban.domain import Item
 from duban.store.catalogue import list_versions
 from duban_app.catalogue import import_plan

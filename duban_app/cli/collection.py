@@ -47,9 +47,13 @@ def templates(
 
 def _closing(rep: CollectReport) -> None:
     rows = [
-        ("files read", rep.files), ("tables", rep.tables), ("new submissions", rep.submissions_new),
-        ("already stored", rep.submissions_known), ("quarantined", rep.quarantined),
-        ("items accepted", rep.items_accepted), ("API records new", rep.api_records_new),
+        ("files read", rep.files),
+        ("tables", rep.tables),
+        ("new submissions", rep.submissions_new),
+        ("already stored", rep.submissions_known),
+        ("quarantined", rep.quarantined),
+        ("items accepted", rep.items_accepted),
+        ("API records new", rep.api_records_new),
         ("API records known", rep.api_records_known),
     ]
     rows += [(f"findings: {k}", v) for k, v in sorted(rep.findings.items())]
@@ -58,7 +62,9 @@ def _closing(rep: CollectReport) -> None:
 
 def collect(
     period: Annotated[str | None, typer.Option(help="period when files do not say (e.g. 2026Q4)")] = None,
-    source: Annotated[list[str] | None, typer.Option(help="API source name(s) from config/sources.yaml")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="API source name(s) from config/sources.yaml")
+    ] = None,
     from_: Annotated[Path | None, typer.Option("--from", help="an ad-hoc folder or file to read")] = None,
 ) -> None:
     """Collect submissions: files (--from, default $DUBAN_HOME/inbox) and configured API sources."""
@@ -69,12 +75,13 @@ def collect(
         root = from_ or ctx.settings.path("inbox")
         if from_ is not None or root.exists():
             files = find_files(root)
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+            ) as bar:
                 task = bar.add_task("reading files", total=len(files))
                 rep.merge(collect_files(ctx, files, period=period, on_file=lambda _p: bar.advance(task)))
-        if from_ is None or source:
-            if ctx.settings.sources_path.exists():
-                rep.merge(collect_api(ctx, source_names=source, period=period))
+        if (from_ is None or source) and ctx.settings.sources_path.exists():
+            rep.merge(collect_api(ctx, source_names=source, period=period))
         _closing(rep)
 
 

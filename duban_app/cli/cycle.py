@@ -23,7 +23,9 @@ def reconcile(period: PeriodOpt) -> None:
         table("findings", ["kind", "count"], sorted(rep.findings.items()))
 
 
-def status_cmd(period: PeriodOpt, fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table") -> None:
+def status_cmd(
+    period: PeriodOpt, fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table"
+) -> None:
     """Per unit: expected, on time, late, missing, invalid."""
     with run() as ctx:
         rows = status(ctx, period)
@@ -33,7 +35,8 @@ def status_cmd(period: PeriodOpt, fmt: Annotated[str, typer.Option("--format", "
         if fmt != "table":
             raise fail(f"--format must be table or json; got {fmt!r}", 2)
         table(
-            f"status {period}", ["unit", "expected", "on time", "late", "missing", "invalid"],
+            f"status {period}",
+            ["unit", "expected", "on time", "late", "missing", "invalid"],
             [(u.unit, u.expected, u.on_time, u.late, u.missing, u.invalid) for u in rows],
             styles=lambda r: "red" if r[4] else ("yellow" if r[3] or r[5] else ""),
         )

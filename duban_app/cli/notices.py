@@ -47,17 +47,33 @@ def outbox_cmd(
         rows = list(s.scalars(q))
         data = [
             {
-                "unit": r.unit, "stage": r.stage, "channel": r.channel, "status": r.state,
-                "message_id": r.message_id, "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "unit": r.unit,
+                "stage": r.stage,
+                "channel": r.channel,
+                "status": r.state,
+                "message_id": r.message_id,
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
             }
             for r in rows
         ]
         if fmt == "json":
             print_json(data)
             return
-        table("outbox", ["unit", "stage", "channel", "status", "sent at", "error"],
-              [(r.unit, r.stage, r.channel, r.state, (r.sent_at.isoformat()[:16] if r.sent_at else ""), r.error or "")
-               for r in rows])
+        table(
+            "outbox",
+            ["unit", "stage", "channel", "status", "sent at", "error"],
+            [
+                (
+                    r.unit,
+                    r.stage,
+                    r.channel,
+                    r.state,
+                    (r.sent_at.isoformat()[:16] if r.sent_at else ""),
+                    r.error or "",
+                )
+                for r in rows
+            ],
+        )
 
 
 def register(app: typer.Typer) -> None:
