@@ -63,7 +63,7 @@ def _warm(_: int) -> float:
 
 
 def read_floor(paths: list[Path], workers: int | None = None) -> dict[str, Any]:
-    """Read every file with calamine on ``workers`` processes (default: every core); wall clock of the reads."""
+    """Read every file with calamine on ``workers`` processes (default: all cores); time the reads."""
     workers = workers or os.cpu_count() or 1
     names = [str(p) for p in paths]
     chunks = [names[i : i + 25] for i in range(0, len(names), 25)]
@@ -100,8 +100,10 @@ def _naive_frame(path: Path) -> Any:
     return df.rename(columns={"任务编码": "item_id"}).assign(unit=unit)
 
 
-def naive_baseline(paths: list[Path], expected: list[tuple[str, str]], *, sample: int = 200) -> dict[str, Any]:
-    """pandas per file (a sample of ``sample`` files when there are more) + one merge; see the module docstring."""
+def naive_baseline(
+    paths: list[Path], expected: list[tuple[str, str]], *, sample: int = 200
+) -> dict[str, Any]:
+    """pandas per file (``sample`` of them when there are more) + one merge; see the module docstring."""
     import pandas as pd
 
     chosen = list(paths) if len(paths) <= sample else random.Random(7).sample(list(paths), sample)
@@ -117,7 +119,9 @@ def naive_baseline(paths: list[Path], expected: list[tuple[str, str]], *, sample
     t = time.perf_counter()
     got = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["unit", "item_id"])
     exp = pd.DataFrame(expected, columns=["item_id", "unit"])
-    merged = exp.merge(got[["unit", "item_id", "完成状态"]], on=["unit", "item_id"], how="left", indicator=True)
+    merged = exp.merge(
+        got[["unit", "item_id", "完成状态"]], on=["unit", "item_id"], how="left", indicator=True
+    )
     missing = int((merged["_merge"] == "left_only").sum())
     merge_s = time.perf_counter() - t
     factor = len(paths) / max(len(chosen), 1)

@@ -13,8 +13,6 @@ reused while ``DATA_VERSION`` is unchanged.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import pickle
@@ -27,11 +25,24 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-import xlwt
 import yaml
 
-from duban.collect.templates import HEADERS, META_SHEET, SHEET
+from benchmarks.vocab import (
+    CITIES,
+    DEPTS,
+    DOING,
+    FIELDS_ZH,
+    FORMATS,
+    NEXT,
+    OBJECTS,
+    PARTS,
+    PROBLEMS,
+    RESULTS,
+    SECTION_KEYS,
+    STATUS_WEIGHTS,
+    VERBS,
+)
+from benchmarks.writers import FileJob, write_files
 from duban.domain import Assignment, Catalogue, Item, Plan, Role
 from duban.periods import parse_period, work_calendar
 from duban.settings import get_settings
@@ -59,39 +70,6 @@ SCALES: dict[str, Scale] = {
     "1000": Scale("1000", 1000, 200, 40),
     "province": Scale("province", 5000, 200, 40),
 }
-
-PARTS = [
-    ("二", "以数字化改革助力政府职能转变"),
-    ("三", "夯实数字政府基础支撑"),
-    ("四", "强化公共数据资源治理"),
-    ("五", "推进整体协同高效运行"),
-    ("六", "加强组织实施保障"),
-]
-SECTION_KEYS = ["(一)", "(二)", "(三)", "(四)"]
-VERBS = ["推进", "深化", "完善", "建设", "健全", "提升", "打造", "加快", "强化", "优化"]
-FIELDS_ZH = ["经济运行监测", "市场监管", "社会治理", "公共服务", "生态环境保护", "政务服务", "数据共享",
-             "基层治理", "应急管理", "财政预算", "医疗保障", "教育服务", "交通出行", "养老服务", "文化旅游",
-             "自然资源", "农业农村", "住房保障", "就业服务", "营商环境"]  # fmt: skip
-OBJECTS = ["数字化平台", "协同机制", "应用场景", "数据底座", "一网通办体系", "智慧监管体系", "综合评价体系",
-           "标准规范", "安全防护体系", "服务能力"]  # fmt: skip
-CITIES = ["杭州市", "宁波市", "温州市", "嘉兴市", "湖州市", "绍兴市", "金华市", "衢州市", "舟山市", "台州市", "丽水市"]
-DEPTS = ["发展和改革局", "经济和信息化局", "教育局", "科学技术局", "公安局", "民政局", "司法局", "财政局",
-         "人力资源和社会保障局", "自然资源和规划局", "生态环境局", "住房和城乡建设局", "交通运输局", "水利局",
-         "农业农村局", "商务局", "文化广电旅游体育局", "卫生健康委员会", "应急管理局", "市场监督管理局",
-         "医疗保障局", "大数据发展管理局", "行政服务中心", "统计局", "综合行政执法局"]  # fmt: skip
-DOING = ["完成需求调研和方案设计", "推进系统开发和部署", "组织业务培训{n}场次", "归集数据{n}万条",
-         "上线应用场景{n}个", "召开专题推进会{n}次", "完成试点{n}个", "对接省级平台接口{n}项",
-         "梳理业务事项{n}项", "打通部门系统{n}个", "编制工作规范{n}项", "开展专项督查{n}次"]  # fmt: skip
-RESULTS = ["工作总体按计划推进", "阶段性目标基本完成", "群众满意度持续提升", "办理时限平均压缩{n}%",
-           "数据共享率达到{n}%", "已在全域推广应用"]  # fmt: skip
-PROBLEMS = ["部门间数据共享不够顺畅", "项目资金尚未完全到位", "专业技术人员不足", "基层应用推广力度有待加强",
-            "系统对接标准不统一", "", ""]  # fmt: skip
-NEXT = ["加快系统迭代升级", "扩大试点范围", "强化部门协同", "完善考核评价机制", "推进成果固化为制度",
-        "加强数据质量治理", "做好年度总结评估"]  # fmt: skip
-STATUS_WEIGHTS = {"已完成": 18, "推进中": 60, "滞后": 10, "未启动": 7, "暂停": 5}
-FORMATS = {"xlsx": 70, "xls": 15, "csv_utf8": 7, "csv_gbk": 8}
-CSV_HEADERS = ["任务编码", "序号", "工作任务", "完成状态", "完成进度(%)", "本期进展情况", "存在问题",
-               "下步计划", "填报人", "联系电话"]  # fmt: skip
 
 
 @dataclass
@@ -124,7 +102,7 @@ def _catalogue(scale: Scale, rng: random.Random) -> tuple[Catalogue, list[str]]:
     for u in units:
         for i in rng.sample(range(scale.items), min(scale.per_unit, scale.items)):
             chosen[i].append(u)
-    for i, names in chosen.items():
+    for names in chosen.values():
         if not names:
             names.append(rng.choice(units))
     sections = [(p, s) for p in PARTS for s in SECTION_KEYS]
@@ -138,8 +116,12 @@ def _catalogue(scale: Scale, rng: random.Random) -> tuple[Catalogue, list[str]]:
             Assignment(u, Role.LEAD if k == 0 else Role.CO, k, u) for k, u in enumerate(order)
         )
         text = f"{title}，到2026年底取得明显成效，形成一批可复制推广的经验做法。"
-        items.append(Item(f"T{i + 1:03d}", i + 1, pk, pt, sk, f"{pt[:4]}第{sk[1]}项工作", title, text, assignments))
-    plan = Plan("浙数改办〔2026〕1号", "浙江省数字政府建设重点任务督办清单（基准测试）", date(2026, 1, 15), "基准测试")
+        items.append(
+            Item(f"T{i + 1:03d}", i + 1, pk, pt, sk, f"{pt[:4]}第{sk[1]}项工作", title, text, assignments)
+        )
+    plan = Plan(
+        "浙数改办〔2026〕1号", "浙江省数字政府建设重点任务督办清单（基准测试）", date(2026, 1, 15), "基准测试"
+    )
     return Catalogue(plan, tuple(items), source_name=f"synthetic-{scale.name}"), units
 
 
@@ -148,12 +130,17 @@ def _directory(units: list[str], rng: random.Random) -> dict[str, Any]:
     for n, short in enumerate(units, start=1):
         city_no = n % len(CITIES)
         city = CITIES[city_no]
-        entries.append({
-            "short_name": short,
-            "full_name": f"{city}{rng.choice(DEPTS)}（第{n:04d}号）",
-            "emails": [f"u{n:04d}@bench.example.gov.cn"],
-            "supervisor": {"name": f"{city}政府督查室", "email": f"dcs{city_no:02d}@bench.example.gov.cn"},
-        })
+        entries.append(
+            {
+                "short_name": short,
+                "full_name": f"{city}{rng.choice(DEPTS)}（第{n:04d}号）",
+                "emails": [f"u{n:04d}@bench.example.gov.cn"],
+                "supervisor": {
+                    "name": f"{city}政府督查室",
+                    "email": f"dcs{city_no:02d}@bench.example.gov.cn",
+                },
+            }
+        )
     return {"placeholders": ["各有关单位"], "units": entries}
 
 
@@ -164,10 +151,15 @@ def _entry(rng: random.Random, item: Item) -> dict[str, Any]:
     doing = "；".join(s.format(n=n) for s in rng.sample(DOING, 2))
     result = rng.choice(RESULTS).format(n=rng.randint(10, 90))
     narrative = f"围绕“{item.title}”，{doing}，{result}。"
-    return {"status": status, "progress": progress, "narrative": narrative,
-            "problems": "" if status == "已完成" else rng.choice(PROBLEMS),
-            "next_steps": rng.choice(NEXT) + "。", "reporter": rng.choice("王李张陈刘杨黄赵吴周") + "科员",
-            "phone": f"0571-8{rng.randint(1000000, 9999999)}"}  # fmt: skip
+    return {
+        "status": status,
+        "progress": progress,
+        "narrative": narrative,
+        "problems": "" if status == "已完成" else rng.choice(PROBLEMS),
+        "next_steps": rng.choice(NEXT) + "。",
+        "reporter": rng.choice("王李张陈刘杨黄赵吴周") + "科员",
+        "phone": f"0571-8{rng.randint(1000000, 9999999)}",
+    }
 
 
 def _spoil(rng: random.Random, e: dict[str, Any]) -> None:
@@ -183,108 +175,19 @@ def _spoil(rng: random.Random, e: dict[str, Any]) -> None:
         e["status"], e["narrative"] = "推进中", ""
 
 
-@dataclass
-class _FileJob:
-    path: str
-    fmt: str
-    unit: str
-    unit_name: str
-    lead: dict[str, str]
-    rows: list[tuple[Item, str, dict[str, Any] | None]]  # item, role, entry (None: left blank)
-    at: float
-
-
-def _template_rows(job: _FileJob) -> list[list[Any]]:
-    out = []
-    for it, role, e in job.rows:
-        e = e or {}
-        out.append([it.id, it.number, it.title, role, job.lead[it.id], e.get("status", ""), e.get("progress"),
-                    e.get("narrative", ""), e.get("problems", ""), e.get("next_steps", ""), "",
-                    e.get("reporter", ""), e.get("phone", "")])  # fmt: skip
-    return out
-
-
-def _meta(job: _FileJob) -> list[tuple[str, str]]:
-    return [("duban_template", "1"), ("unit", job.unit), ("unit_name", job.unit_name), ("period", PERIOD_KEY),
-            ("catalogue_version", "1"), ("template_version", "1"), ("plan", "浙数改办〔2026〕1号")]  # fmt: skip
-
-
-def _info(job: _FileJob) -> tuple[str, str]:
-    return (f"{PERIOD_KEY}重点任务工作进展报表", f"填报单位：{job.unit}　　报送期间：{PERIOD_KEY}")
-
-
-def _write_xlsx(job: _FileJob) -> None:
-    wb = xlsxwriter.Workbook(job.path, {"strings_to_formulas": False, "strings_to_urls": False})
-    ws = wb.add_worksheet(SHEET)
-    title, info = _info(job)
-    ws.write_string(0, 0, title)
-    ws.write_string(1, 0, info)
-    for c, h in enumerate(HEADERS):
-        ws.write_string(2, c, h)
-    for r, row in enumerate(_template_rows(job), start=3):
-        for c, v in enumerate(row):
-            if isinstance(v, int | float):
-                ws.write_number(r, c, v)
-            elif v:
-                ws.write_string(r, c, str(v))
-    meta = wb.add_worksheet(META_SHEET)
-    for r, (k, v) in enumerate(_meta(job)):
-        meta.write_string(r, 0, k)
-        meta.write_string(r, 1, v)
-    meta.hide()
-    wb.close()
-
-
-def _write_xls(job: _FileJob) -> None:
-    wb = xlwt.Workbook(encoding="utf-8")
-    ws = wb.add_sheet(SHEET)
-    title, info = _info(job)
-    ws.write(0, 0, title)
-    ws.write(1, 0, info)
-    for c, h in enumerate(HEADERS):
-        ws.write(2, c, h)
-    for r, row in enumerate(_template_rows(job), start=3):
-        for c, v in enumerate(row):
-            if v is not None and v != "":
-                ws.write(r, c, v)
-    meta = wb.add_sheet(META_SHEET)
-    for r, (k, v) in enumerate(_meta(job)):
-        meta.write(r, 0, k)
-        meta.write(r, 1, v)
-    meta.visibility = 1  # hidden, as Excel/WPS keep the template's hidden sheet when re-saving as .xls
-    wb.save(job.path)
-
-
-def _write_csv(job: _FileJob) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow([f"填报单位：{job.unit}"])
-    w.writerow(CSV_HEADERS)
-    for it, _role, e in job.rows:
-        e = e or {}
-        w.writerow([it.id, it.number, it.title, e.get("status", ""), e.get("progress", ""),
-                    e.get("narrative", ""), e.get("problems", ""), e.get("next_steps", ""),
-                    e.get("reporter", ""), e.get("phone", "")])  # fmt: skip
-    encoding = "gbk" if job.fmt == "csv_gbk" else "utf-8-sig"
-    Path(job.path).write_bytes(buf.getvalue().encode(encoding, errors="replace"))
-
-
-def _write(jobs: list[_FileJob]) -> int:
-    for job in jobs:
-        {"xlsx": _write_xlsx, "xls": _write_xls}.get(job.fmt, _write_csv)(job)
-        os.utime(job.path, (job.at, job.at))
-    return len(jobs)
-
-
 def _at(rng: random.Random, day: date) -> float:
-    return datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=SHANGHAI).timestamp()
+    return datetime(
+        day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=SHANGHAI
+    ).timestamp()
 
 
 def _plan_quarter(cat: Catalogue, units: list[str], names: dict[str, str], rng: random.Random, out: Path):
     """Each unit's fate and its file jobs / API records."""
     settings = get_settings()
     period, cal = parse_period(PERIOD_KEY, settings), work_calendar(settings)
-    days = [period.window_opens + timedelta(d) for d in range((period.deadline - period.window_opens).days + 1)]
+    days = [
+        period.window_opens + timedelta(d) for d in range((period.deadline - period.window_opens).days + 1)
+    ]
     window = [d for d in days if cal.is_workday(d)][1:]
     after = [period.deadline + timedelta(d) for d in range(1, (RUN_DATE - period.deadline).days)]
     late_days = [d for d in after if cal.is_workday(d)] or [period.deadline + timedelta(1)]
@@ -298,7 +201,7 @@ def _plan_quarter(cat: Catalogue, units: list[str], names: dict[str, str], rng: 
     rng.shuffle(order)
     api_units, missing = set(order[:n_api]), set(order[n_api : n_api + n_missing])
     file_units = [u for u in units if u not in api_units and u not in missing]
-    jobs: list[_FileJob] = []
+    jobs: list[FileJob] = []
     records: list[dict[str, Any]] = []
     fates: dict[str, int] = {"missing": len(missing), "api": len(api_units)}
     for u in units:
@@ -318,24 +221,46 @@ def _plan_quarter(cat: Catalogue, units: list[str], names: dict[str, str], rng: 
                 if e is None:
                     continue
                 stamp = datetime.fromtimestamp(_at(rng, day), SHANGHAI).isoformat()
-                records.append({"id": f"{PERIOD_KEY}-{u}-{it.id}", "task_code": it.id,
-                                "org_name": names[u] if rng.random() < 0.5 else u, "period": PERIOD_KEY,
-                                "status": e["status"], "progress": e["progress"], "progress_text": e["narrative"],
-                                "issues": e["problems"], "next_plan": e["next_steps"], "reporter": e["reporter"],
-                                "phone": e["phone"], "updated_at": stamp})  # fmt: skip
+                records.append(
+                    {
+                        "id": f"{PERIOD_KEY}-{u}-{it.id}",
+                        "task_code": it.id,
+                        "org_name": names[u] if rng.random() < 0.5 else u,
+                        "period": PERIOD_KEY,
+                        "status": e["status"],
+                        "progress": e["progress"],
+                        "progress_text": e["narrative"],
+                        "issues": e["problems"],
+                        "next_plan": e["next_steps"],
+                        "reporter": e["reporter"],
+                        "phone": e["phone"],
+                        "updated_at": stamp,
+                    }
+                )
             continue
         fates[fate] = fates.get(fate, 0) + 1
         fmt = rng.choices(list(FORMATS), weights=list(FORMATS.values()))[0]
         suffix = {"xlsx": ".xlsx", "xls": ".xls"}.get(fmt, ".csv")
         path = out / f"{PERIOD_KEY}_{u}_工作进展报表{suffix}"
-        jobs.append(_FileJob(str(path), fmt, u, names[u], lead, [(i, r, e) for i, r, e in entries], _at(rng, day)))
+        jobs.append(
+            FileJob(
+                PERIOD_KEY,
+                str(path),
+                fmt,
+                u,
+                names[u],
+                lead,
+                [(i, r, e) for i, r, e in entries],
+                _at(rng, day),
+            )
+        )
     for job in rng.sample([j for j in jobs if j.fmt == "xlsx"], min(len(units) - len(jobs), len(jobs))):
         fix = [(it, role, dict(e) if e else None) for it, role, e in job.rows]
         for _it, _role, e in fix[:2]:
             if e is not None:
                 e["narrative"] = "（更正）" + e["narrative"]
         path = str(Path(job.path).with_name(Path(job.path).stem + "_更正.xlsx"))
-        jobs.append(_FileJob(path, "xlsx", job.unit, job.unit_name, lead, fix, job.at + 86400))
+        jobs.append(FileJob(PERIOD_KEY, path, "xlsx", job.unit, job.unit_name, lead, fix, job.at + 86400))
     fates["resubmitted"] = len(jobs) - len(file_units)
     return jobs, records, fates
 
@@ -351,19 +276,29 @@ def _generate(scale: Scale, root: Path, workers: int) -> dict[str, Any]:
     chunks = [jobs[i::workers] for i in range(workers)]
     if workers > 1 and len(jobs) > 50:
         with ProcessPoolExecutor(workers) as pool:
-            written = sum(pool.map(_write, chunks))
+            written = sum(pool.map(write_files, chunks))
     else:
-        written = _write(jobs)
+        written = write_files(jobs)
     (root / "units.yaml").write_text(yaml.safe_dump(directory, allow_unicode=True, sort_keys=False), "utf-8")
     (root / "catalogue.pickle").write_bytes(pickle.dumps(cat))
     (root / "api.json").write_text(json.dumps(records, ensure_ascii=False), "utf-8")
     formats: dict[str, int] = {}
     for j in jobs:
         formats[j.fmt] = formats.get(j.fmt, 0) + 1
-    return {"version": DATA_VERSION, "scale": scale.name, "units": scale.units, "items": len(cat.items),
-            "assignments": sum(len(i.assignments) for i in cat.items), "files": written, "formats": formats,
-            "api_records": len(records), "fates": fates, "period": PERIOD_KEY, "run_date": RUN_DATE.isoformat(),
-            "bytes": sum(p.stat().st_size for p in files.iterdir())}  # fmt: skip
+    return {
+        "version": DATA_VERSION,
+        "scale": scale.name,
+        "units": scale.units,
+        "items": len(cat.items),
+        "assignments": sum(len(i.assignments) for i in cat.items),
+        "files": written,
+        "formats": formats,
+        "api_records": len(records),
+        "fates": fates,
+        "period": PERIOD_KEY,
+        "run_date": RUN_DATE.isoformat(),
+        "bytes": sum(p.stat().st_size for p in files.iterdir()),
+    }
 
 
 def ensure_dataset(scale: Scale, base: Path, *, workers: int | None = None) -> Dataset:

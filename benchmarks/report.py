@@ -29,14 +29,20 @@ def growth(result: dict[str, Any], out: Path) -> list[dict[str, Any]]:
             r = json.loads((out / f"{name}.json").read_text("utf-8"))
         if r is None:
             continue
-        rows.append({
-            "scale": name, "units": r["units"], "files": r["files"],
-            "cycle_inprocess_s": r["cycle_inprocess_s"], "cycle_prefect_s": r.get("cycle_prefect_s"),
-            "per_unit_ms": 1000 * r["cycle_inprocess_s"] / r["units"],
-            "collect_per_unit_ms": 1000 * r["collect_s"] / r["units"],
-            "notices_per_unit_ms": 1000 * r["notices_s"] / r["units"],
-            "peak_rss_mb": r["peak_rss_mb"], "when": r.get("when"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "scale": name,
+                "units": r["units"],
+                "files": r["files"],
+                "cycle_inprocess_s": r["cycle_inprocess_s"],
+                "cycle_prefect_s": r.get("cycle_prefect_s"),
+                "per_unit_ms": 1000 * r["cycle_inprocess_s"] / r["units"],
+                "collect_per_unit_ms": 1000 * r["collect_s"] / r["units"],
+                "notices_per_unit_ms": 1000 * r["notices_s"] / r["units"],
+                "peak_rss_mb": r["peak_rss_mb"],
+                "when": r.get("when"),
+            }
+        )
     return rows
 
 
@@ -52,9 +58,13 @@ def targets(r: dict[str, Any], out: Path) -> dict[str, Any]:
         ("Prefect overhead (s)", overhead, "≤ 3", lambda v: v <= 3),
         ("cycle via Prefect (s)", r["cycle_prefect_s"], "≤ 30 at province", lambda v: v <= 30),
         ("peak RSS (MB)", r["peak_rss_mb"], "≤ 1024", lambda v: v <= 1024),
-        ("per-unit time, max/min over 500–5,000 units", linear, f"≤ {LINEAR_TOLERANCE}",
-         lambda v: v <= LINEAR_TOLERANCE),
-    ]  # fmt: skip
+        (
+            "per-unit time, max/min over 500–5,000 units",
+            linear,
+            f"≤ {LINEAR_TOLERANCE}",
+            lambda v: v <= LINEAR_TOLERANCE,
+        ),
+    ]
     table = []
     for name, value, target, ok in checks:
         applies = value is not None and (name != "cycle via Prefect (s)" or r["scale"] == "province")
@@ -65,7 +75,9 @@ def targets(r: dict[str, Any], out: Path) -> dict[str, Any]:
         "prefect_overhead_s": overhead,
         "notices_over_smtp_floor": _div(r["notices_s"], r["smtp_floor_s"]),
         "per_unit_ms": 1000 * r["cycle_inprocess_s"] / r["units"],
-        "per_unit_prefect_ms": None if r["cycle_prefect_s"] is None else 1000 * r["cycle_prefect_s"] / r["units"],
+        "per_unit_prefect_ms": None
+        if r["cycle_prefect_s"] is None
+        else 1000 * r["cycle_prefect_s"] / r["units"],
         "linearity_max_over_min": linear,
         "targets": table,
         "growth": rows,
@@ -81,39 +93,66 @@ def _f(v: Any, digits: int = 2) -> str:
 
 
 def print_report(r: dict[str, Any], out: Path, console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # make's output, a log file: wide enough for the tables
+            console = Console(width=120)
     m = r["machine"]
-    console.rule(f"duban benchmark — {r['scale']}: {r['units']:,} units, {r['files']:,} files, "
-                 f"{r['api_records']:,} API records")  # fmt: skip
-    console.print(f"{m['cpus']} CPUs, load {m['load_before']} → {m['load_after']}; data "
-                  f"{'reused' if r['generation_reused'] else 'generated'} ({_f(r['generation_s'])} s, not counted); "
-                  f"git {r['git']}")  # fmt: skip
+    console.rule(
+        f"duban benchmark — {r['scale']}: {r['units']:,} units, {r['files']:,} files, "
+        f"{r['api_records']:,} API records"
+    )
+    console.print(
+        f"{m['cpus']} CPUs, load {m['load_before']} → {m['load_after']}; data "
+        f"{'reused' if r['generation_reused'] else 'generated'} ({_f(r['generation_s'])} s, not counted); "
+        f"git {r['git']}" + (f"; {r['label']}" if r.get("label") else "")
+    )
     t = Table(title="wall clock")
     for col in ("stage", "seconds", "ms / unit", "note"):
         t.add_column(col, justify="right" if col in ("seconds", "ms / unit") else "left")
-    naive_note = (f"{r['naive_files_read']} files read, extrapolated" if r["naive_extrapolated"]
-                  else "all files")  # fmt: skip
-    n = r["notices"]
+    naive_note = (
+        f"{r['naive_files_read']} files read, extrapolated" if r["naive_extrapolated"] else "all files"
+    )
+    n = r["notices"] or {"sent": "—", "skipped": "—", "failed": "—"}
     rows = [
         ("floor: calamine, no processing", r["floor_s"], f"{r['floor_workers']} processes"),
         ("naive: pandas.read_excel + merge", r["naive_s"], naive_note),
         ("collect: files", r["collect_files_s"], "read, identify, validate, store"),
         ("collect: API", r["collect_api_s"], f"{r['api_records']:,} records from the loopback API"),
         ("reconcile (+ status)", r["reconcile_s"], ""),
-        ("notices: render + send", r["notices_s"], f"sent {n['sent']}, skipped {n['skipped']}, failed {n['failed']}"),
-        ("sending floor: bare smtplib", r["smtp_floor_s"], f"{r['smtp_floor_messages']} messages, same bytes"),
-        ("bulletin (docx, PDF, HTML, xlsx, charts)", r["bulletin_s"], ""),
+        (
+            "notices: render + send",
+            r["notices_s"],
+            f"sent {n['sent']}, skipped {n['skipped']}, failed {n['failed']}",
+        ),
+        (
+            "sending floor: bare smtplib",
+            r["smtp_floor_s"],
+            f"{r['smtp_floor_messages']} messages, same bytes",
+        ),
+        (
+            "bulletin (docx, PDF, HTML, xlsx, charts)",
+            r["bulletin_s"],
+            "" if r.get("bulletin_pdf", True) else "no PDF",
+        ),
         ("cycle in-process", r["cycle_inprocess_s"], "all of the above that duban does"),
-        ("cycle via Prefect flows", r["cycle_prefect_s"],
-         f"server up in {_f(r['prefect_server_start_s'])} s; process {_f(r['prefect_process_s'])} s"),
-    ]  # fmt: skip
+        (
+            "cycle via Prefect flows",
+            r["cycle_prefect_s"],
+            f"server up in {_f(r['prefect_server_start_s'])} s; process {_f(r['prefect_process_s'])} s",
+        ),
+    ]
     for name, secs, note in rows:
         t.add_row(name, _f(secs), _f(None if secs is None else 1000 * secs / r["units"]), note)
     console.print(t)
+    for where, error in r.get("errors", {}).items():
+        console.print(f"[red]error[/] in {where}: {error}")
     rss = r["rss_mb"]
-    console.print(f"peak RSS: in-process {_f(rss['inprocess'], 0)} MB, Prefect flow {_f(rss['prefect_flow'], 0)} MB, "
-                  f"Prefect server {_f(rss['prefect_server'], 0)} MB, naive {_f(rss['naive'], 0)} MB; "
-                  f"same results in both runs: {_f(r['same_results'])}")  # fmt: skip
+    console.print(
+        f"peak RSS: in-process {_f(rss['inprocess'], 0)} MB, Prefect flow {_f(rss['prefect_flow'], 0)} MB, "
+        f"Prefect server {_f(rss['prefect_server'], 0)} MB, naive {_f(rss['naive'], 0)} MB; "
+        f"same results in both runs: {_f(r['same_results'])}"
+    )
     g = Table(title="targets (issue 7)")
     for col in ("ratio", "value", "target", "met"):
         g.add_column(col)
@@ -122,10 +161,26 @@ def print_report(r: dict[str, Any], out: Path, console: Console | None = None) -
         g.add_row(row["name"], _f(row["value"]), row["target"], met)
     console.print(g)
     s = Table(title="growth (every scale measured so far)")
-    for col in ("scale", "units", "files", "cycle s", "Prefect s", "ms/unit", "collect ms/unit", "notices ms/unit"):
+    for col in (
+        "scale",
+        "units",
+        "files",
+        "cycle s",
+        "Prefect s",
+        "ms/unit",
+        "collect ms/unit",
+        "notices ms/unit",
+    ):
         s.add_column(col, justify="right")
     for row in r["ratios"]["growth"]:
-        s.add_row(row["scale"], f"{row['units']:,}", f"{row['files']:,}", _f(row["cycle_inprocess_s"]),
-                  _f(row["cycle_prefect_s"]), _f(row["per_unit_ms"]), _f(row["collect_per_unit_ms"]),
-                  _f(row["notices_per_unit_ms"]))  # fmt: skip
+        s.add_row(
+            row["scale"],
+            f"{row['units']:,}",
+            f"{row['files']:,}",
+            _f(row["cycle_inprocess_s"]),
+            _f(row["cycle_prefect_s"]),
+            _f(row["per_unit_ms"]),
+            _f(row["collect_per_unit_ms"]),
+            _f(row["notices_per_unit_ms"]),
+        )
     console.print(s)

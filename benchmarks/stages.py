@@ -46,7 +46,11 @@ def prepare_run(ds: Dataset, run_dir: Path, name: str, extra_env: dict[str, str]
     seed = run_dir / "seed.db"
     if seed.exists():
         shutil.copyfile(seed, home / "duban.db")
-    return {**extra_env, "DUBAN_HOME": str(home.resolve()), "DUBAN_CONFIG_DIR": str((run_dir / "config").resolve())}
+    return {
+        **extra_env,
+        "DUBAN_HOME": str(home.resolve()),
+        "DUBAN_CONFIG_DIR": str((run_dir / "config").resolve()),
+    }
 
 
 def write_config(ds: Dataset, run_dir: Path, repo_config: Path) -> None:
@@ -77,13 +81,6 @@ def seed_store(ds: Dataset, run_dir: Path, env: dict[str, str]) -> None:
     store.dispose()
 
 
-def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    out = fn()
-    timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
-    return out
-
-
 def _with_ctx(fn: Callable[[Any], Any]) -> Any:
     from duban_app.context import AppContext
 
@@ -94,8 +91,29 @@ def _with_ctx(fn: Callable[[Any], Any]) -> Any:
         ctx.close()
 
 
-def inprocess_cycle(env: dict[str, str]) -> dict[str, Any]:
-    """The cycle's jobs called directly, in the order and with the contexts ``reporting_cycle`` uses."""
+class _Steps:
+    """Times each job (summed per key); a failing job is recorded and the cycle goes on."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, key: str, fn: Callable[[Any], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return _with_ctx(fn)
+        except Exception as exc:
+            self.errors.setdefault(key, f"{type(exc).__name__}: {exc}"[:500])
+            return None
+        finally:
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+
+def inprocess_cycle(env: dict[str, str], *, pdf: bool = True) -> dict[str, Any]:
+    """The cycle's jobs called directly, in the order and with the contexts ``reporting_cycle`` uses.
+
+    ``pdf=False`` leaves out the LibreOffice conversion (the flow always converts; smoke tests).
+    """
     _use_env(env)
     from duban.settings import get_settings
     from duban.store.db import SHANGHAI
@@ -106,30 +124,32 @@ def inprocess_cycle(env: dict[str, str]) -> dict[str, Any]:
 
     settings = get_settings()
     when = datetime.combine(RUN_DATE, dtime(9, 0), SHANGHAI)
-    t: dict[str, float] = {}
+    step = _Steps()
     started = time.perf_counter()
     files = find_files(settings.path("inbox"))
     size = settings.orchestration.batch_size
-    reports = [
-        _timed(t, "collect_files_s", lambda b=b: _with_ctx(lambda c: collect_files(c, b)))
-        for b in (files[i : i + size] for i in range(0, len(files), size))
-    ]
-    api = _timed(t, "collect_api_s", lambda: _with_ctx(lambda c: collect_api(c, record_time=True)))
-    units = _timed(t, "reconcile_s", lambda: _with_ctx(lambda c: (
-        reconcile_period(c, PERIOD_KEY, today=RUN_DATE), status(c, PERIOD_KEY))[1]))
-    _timed(t, "status_s", lambda: _with_ctx(lambda c: status(c, PERIOD_KEY)))
-    sent = _timed(t, "notices_s", lambda: _with_ctx(lambda c: run_stage(c, PERIOD_KEY, STAGE, when=lambda: when)))
-    summary = _timed(t, "bulletin_s", lambda: _with_ctx(lambda c: write_bulletin(c, PERIOD_KEY, issued_on=RUN_DATE)))
-    t["cycle_s"] = time.perf_counter() - started
+    batches = [files[i : i + size] for i in range(0, len(files), size)]
+    reports = [step("collect_files_s", lambda c, b=b: collect_files(c, b)) for b in batches]
+    api = step("collect_api_s", lambda c: collect_api(c, record_time=True))
+    units = step(
+        "reconcile_s", lambda c: (reconcile_period(c, PERIOD_KEY, today=RUN_DATE), status(c, PERIOD_KEY))[1]
+    )
+    step("status_s", lambda c: status(c, PERIOD_KEY))
+    sent = step("notices_s", lambda c: run_stage(c, PERIOD_KEY, STAGE, when=lambda: when))
+    summary = step("bulletin_s", lambda c: write_bulletin(c, PERIOD_KEY, issued_on=RUN_DATE, pdf=pdf))
     return {
-        **t,
+        **step.seconds,
+        "cycle_s": time.perf_counter() - started,
+        "errors": step.errors,
         "files": len(files),
-        "batches": len(reports),
-        "tables": sum(r.tables for r in reports),
-        "api_records": api.api_records_new,
-        "units_expected": len(units),
-        "notices": {"sent": sent.report.sent, "skipped": sent.report.skipped, "failed": sent.report.failed},
-        "bulletin_files": sorted(summary.files),
+        "batches": len(batches),
+        "tables": sum(r.tables for r in reports if r is not None),
+        "api_records": api.api_records_new if api else None,
+        "units_expected": len(units) if units else None,
+        "notices": {"sent": sent.report.sent, "skipped": sent.report.skipped, "failed": sent.report.failed}
+        if sent
+        else None,
+        "bulletin_files": sorted(summary.files) if summary else [],
         "rss_mb": rss_mb(),
     }
 
@@ -182,19 +202,38 @@ class PrefectServer:
         self.home, self.port = home, port
         self.url = f"http://127.0.0.1:{port}/api"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
 
     def start(self, timeout: float = 240) -> float:
         shutil.rmtree(self.home, ignore_errors=True)
         self.home.mkdir(parents=True)
         started = time.perf_counter()
         log = (self.home / "server.log").open("wb")
-        cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         while time.perf_counter() - started < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited with {self.proc.returncode}; see {self.home}/server.log")
+                raise RuntimeError(
+                    f"prefect server exited with {self.proc.returncode}; see {self.home}/server.log"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return time.perf_counter() - started
@@ -241,12 +280,23 @@ def run_flow_subprocess(
 
     With ``profile`` the process runs under pyinstrument and its call tree is written there.
     """
-    full = {**os.environ, **env, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(prefect_home),
-            "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    full = {
+        **os.environ,
+        **env,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     prof = ["-m", "pyinstrument", "-r", "text", "-o", str(profile)] if profile else []
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *prof, "-m", "benchmarks.stages", "flow"], env=full,
-                          capture_output=True, timeout=3600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, *prof, "-m", "benchmarks.stages", "flow"],
+        env=full,
+        capture_output=True,
+        timeout=3600,
+        check=False,
+    )
     wall = time.perf_counter() - started
     out = done.stdout.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not out:

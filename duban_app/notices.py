@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from connectors.mail.eml import DryRunSender
+from connectors.mail.im import ImSender
 from connectors.mail.smtp import SmtpSender
 from duban.collect.templates import template_bytes, template_filename
 from duban.domain import Catalogue, FindingKind, ReportedItem
@@ -39,6 +40,7 @@ class StageRun:
     stage: str
     planned: int
     report: DeliveryReport
+    im: DeliveryReport | None = None
 
 
 def _owed(catalogue: Catalogue, entries: dict[tuple[str, str], Entry]) -> dict[str, list[NoticeItem]]:
@@ -193,4 +195,16 @@ def run_stage(
         sender = DryRunSender(out) if dry_run else SmtpSender(s.smtp, password=password)
     with sender as transport:
         report = deliver(ctx.store, period.key, stage.id, build=build, sender=transport, channel=channel)
-    return StageRun(period.key, stage.id, planned, report)
+    im_report = None
+    im = None if dry_run else ImSender.from_config(s.im)
+    if im is not None:  # the IM channel (off by default) goes through the same outbox, keyed apart
+        plan_notices(
+            ctx.store,
+            period.key,
+            stage.id,
+            [(u, [], message_id(u, period.key, stage.id, domain)) for u in plan],
+            channel="im",
+        )
+        with im as transport:
+            im_report = deliver(ctx.store, period.key, stage.id, build=build, sender=transport, channel="im")
+    return StageRun(period.key, stage.id, planned, report, im_report)

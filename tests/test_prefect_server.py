@@ -112,7 +112,7 @@ def test_collect_deployment_runs_through_a_real_server_and_process_worker(tmp_pa
     try:
         _wait_healthy(api, server, timeout=180)
         _run([*PREFECT, "work-pool", "create", "duban-process", "--type", "process"], env)
-        _run([*PREFECT, "--no-prompt", "deploy", "--name", "collect"], env)
+        _run([*PREFECT, "--no-prompt", "deploy", "--all"], env)
         worker = subprocess.Popen(
             [*PREFECT, "worker", "start", "--pool", "duban-process"],
             env=env,

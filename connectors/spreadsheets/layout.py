@@ -304,66 +304,87 @@ def _footer_note(row: list[Any], number: int) -> str:
     return f"table ends at footer row {number}: {text[:120]}"
 
 
+def _clean_column(col: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:
+    """A column's values with strings stripped (empty → None), in C-level calls where possible.
+
+    Most columns of a filled report are all numbers (returned as they are) or all text
+    (stripped with one ``map``); only mixed columns are walked value by value.
+    """
+    kinds = set(map(type, col))
+    if str not in kinds:
+        return col
+    if len(kinds) == 1:
+        stripped = list(map(str.strip, col))
+        return [v or None for v in stripped] if "" in stripped else stripped
+    return [(v.strip() or None) if v.__class__ is str else v for v in col]
+
+
 def _body(
     rows: list[list[Any]], header: Header, first_row: int, first_col: int
 ) -> tuple[list[SubmissionRow], list[str]]:
-    """The data rows under the header, up to a blank run or a footer; blank rows skipped."""
+    """The data rows under the header, up to a blank run or a footer; blank rows skipped.
+
+    Two passes: the rows decide where the table ends (per row, on raw values), then the
+    kept values are cleaned column by column, which is where the cells are many.
+    """
     cols = sorted(header.columns.items(), key=lambda kv: kv[1])
     fields = [f for f, _ in cols]
     index = [c for _, c in cols]
     width = max(index) + 1
     pick = itemgetter(*index) if len(index) > 1 else (lambda row: (row[index[0]],))
     nfields = len(fields)
-    out: list[SubmissionRow] = []
-    errors: list[str] = []
     notes: list[str] = []
     blank = 0
     end: int | None = None
     footer = False
-    append = out.append
     footer_start = _FOOTER_START
-    errors_set = EXCEL_ERRORS
     start = header.bottom + 1
     body = rows[start:]
     if body and min(map(len, body)) >= width:
         picked = list(map(pick, body))  # one C-level pass over the rows
     else:
         picked = [tuple(row[c] if c < len(row) else None for c in index) for row in body]
+    kept: list[int] = []
+    kept_raw: list[tuple[Any, ...]] = []
     for k, raw in enumerate(picked):
         i = start + k
-        clean = [(v.strip() or None) if v.__class__ is str else v for v in raw]
-        if clean.count(None) == nfields:  # nothing in the report's columns: blank, or notes beside
-            row = rows[i]
+        row = rows[i]
+        nothing = raw.count("") + raw.count(None) == nfields  # nothing in the report's columns
+        if nothing:
             if all(_empty(v) for v in row):
                 blank += 1
                 if blank >= BLANK_RUN_END:
                     end = i
                     break
-            else:
-                blank = 0
-                first = next(v for v in row if not _empty(v))
-                if isinstance(first, str) and _FOOTER.match(first.strip()):
-                    end, footer = i, True
-                    notes.append(_footer_note(row, first_row + i))
-                    break
-            continue
+                continue
+            first = next(v for v in row if not _empty(v))
+        else:
+            first = row[0]
+            if first is None or first == "":
+                first = next(v for v in row if v is not None and v != "")
         blank = 0
-        row = rows[i]
-        first = row[0]
-        if first is None or first == "":
-            first = next(v for v in row if v is not None and v != "")
         if first.__class__ is str and first.lstrip()[:1] in footer_start and _FOOTER.match(first.strip()):
             end, footer = i, True
             notes.append(_footer_note(row, first_row + i))
             break
-        if not errors_set.isdisjoint(clean):
-            for j, v in enumerate(clean):
-                if v.__class__ is str and v in EXCEL_ERRORS:
-                    errors.append(f"{_col_name(first_col - 1 + index[j])}{first_row + i} {v}")
-                    clean[j] = None
-            if clean.count(None) == nfields:
-                continue
-        append(SubmissionRow(first_row + i, dict(zip(fields, clean))))  # noqa: B905
+        if not nothing:
+            kept.append(i)
+            kept_raw.append(raw)
+    out: list[SubmissionRow] = []
+    errors: list[str] = []
+    if kept_raw:
+        columns = [_clean_column(col) for col in zip(*kept_raw, strict=True)]
+        for j, col in enumerate(columns):
+            if not EXCEL_ERRORS.isdisjoint(col):
+                col = columns[j] = list(col)
+                for k, v in enumerate(col):
+                    if v.__class__ is str and v in EXCEL_ERRORS:
+                        errors.append(f"{_col_name(first_col - 1 + index[j])}{first_row + kept[k]} {v}")
+                        col[k] = None
+        append = out.append
+        for i, values in zip(kept, zip(*columns, strict=True), strict=True):
+            if values.count(None) < nfields:  # a row of whitespace only is blank too
+                append(SubmissionRow(first_row + i, dict(zip(fields, values, strict=True))))
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
         notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)

@@ -10,19 +10,21 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from duban.errors import DubanError
 from duban_app.context import AppContext
 
-__all__ = ["console", "err", "fail", "print_json", "run", "table"]
+__all__ = ["console", "database_error", "err", "fail", "print_json", "run", "table"]
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
@@ -34,8 +36,20 @@ def run() -> Iterator[AppContext]:
         yield ctx
     except (DubanError, LookupError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:  # e.g. the database connection was lost mid-run
+        raise fail(database_error(exc)) from None
     finally:
         ctx.close()
+
+
+def database_error(exc: SQLAlchemyError) -> str:
+    """One line naming the database error, and what a rerun does about it."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return (
+        f"database error ({type(orig).__name__}): {first}. Work committed before it is kept and the "
+        "interrupted step was rolled back; run the command again to resume."
+    )
 
 
 def print_json(data: Any) -> None:
