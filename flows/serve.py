@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -27,6 +28,8 @@ def _healthy(url: str) -> bool:
 def main() -> int:
     api = os.environ.get("PREFECT_API_URL") or f"http://127.0.0.1:{PORT}/api"
     server = None
+    if os.environ.get("PREFECT_HOME"):
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     if not _healthy(api):
         print(f"starting a Prefect server on 127.0.0.1:{PORT} …", flush=True)
         server = subprocess.Popen(
@@ -41,6 +44,7 @@ def main() -> int:
             time.sleep(1)
     os.environ["PREFECT_API_URL"] = api
     from prefect import serve
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.schedules import Cron
 
     from flows.deployments import load_flow, read_deployments

@@ -157,7 +157,7 @@ def smtp_faults(world: World, *, trials: int, seed: int = 5, scenarios: tuple[Sc
         with world.trial_of("half") as t, LoopbackSmtpServer(t.home / "mail") as srv:
             _run(world, t.home, t.url, srv.port, stage, {}, None)
             expected[stage] = set(srv.message_ids())
-    stopped_runs = 0
+    stopped_runs = injected = 0
     for sc in scenarios:
         for k in range(trials):
             label = f"{sc.name} #{k}"
@@ -175,11 +175,19 @@ def smtp_faults(world: World, *, trials: int, seed: int = 5, scenarios: tuple[Sc
                         opts = sc.fixed or sc.first or {}
                         reports.append(_run(world, t.home, t.url, srv.port, sc.stage, opts, trusting).report)
                     counts = Counter(srv.message_ids())
+                    disturbed = len(srv.replies) + srv.dropped
                 rows = _rows(t.url)
+                refusals = sum(1 for r in rows if r.failed_recipients)
+                if not (disturbed or refusals or not reports[0].ok):
+                    res.problem(f"{label}: no fault showed; the trial proves nothing")
+                injected += disturbed + refusals
                 _judge(res, label, sc, reports, rows, counts, expected[sc.stage], refused_addr)
                 stopped_runs += sum(1 for r in reports if not r.ok)
             res.trials += 1
-    res.notes.append(f"{stopped_runs} run(s) ended with failures or stopped early and were resumed by a rerun")
+    res.notes.append(
+        f"{injected} faulty replies, drops or refusals; {stopped_runs} run(s) ended with failures or "
+        "stopped early and were resumed by a rerun"
+    )
     res.seconds = time.monotonic() - started
     return res
 

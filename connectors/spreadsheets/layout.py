@@ -307,16 +307,16 @@ def _footer_note(row: list[Any], number: int) -> str:
 def _clean_column(col: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:
     """A column's values with strings stripped (empty → None), in C-level calls where possible.
 
-    Most columns of a filled report are all numbers (returned as they are) or all text
-    (stripped with one ``map``); only mixed columns are walked value by value.
+    Most columns of a filled report are all text (stripped with one ``map``) or all numbers
+    (returned as they are); only mixed columns are walked value by value.
     """
-    kinds = set(map(type, col))
-    if str not in kinds:
-        return col
-    if len(kinds) == 1:
+    try:
         stripped = list(map(str.strip, col))
-        return [v or None for v in stripped] if "" in stripped else stripped
-    return [(v.strip() or None) if v.__class__ is str else v for v in col]
+    except TypeError:  # not all text
+        if str not in set(map(type, col)):
+            return col
+        return [(v.strip() or None) if v.__class__ is str else v for v in col]
+    return stripped if all(stripped) else [v or None for v in stripped]
 
 
 def _body(
@@ -349,7 +349,8 @@ def _body(
     for k, raw in enumerate(picked):
         i = start + k
         row = rows[i]
-        nothing = raw.count("") + raw.count(None) == nfields  # nothing in the report's columns
+        # nothing in the report's columns? (truthiness first: cheap, and true for most rows)
+        nothing = not any(raw) and raw.count("") + raw.count(None) == nfields
         if nothing:
             if all(_empty(v) for v in row):
                 blank += 1
@@ -383,7 +384,7 @@ def _body(
                         col[k] = None
         append = out.append
         for i, values in zip(kept, zip(*columns, strict=True), strict=True):
-            if values.count(None) < nfields:  # a row of whitespace only is blank too
+            if any(values) or values.count(None) < nfields:  # a row of whitespace only is blank too
                 append(SubmissionRow(first_row + i, dict(zip(fields, values, strict=True))))
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
