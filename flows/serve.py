@@ -55,6 +55,7 @@ def main() -> int:
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True)) for s in spec.schedules
         ]
+        limit = ConcurrencyLimitConfig(**spec.concurrency_limit) if spec.concurrency_limit else None
         deployments.append(
             flow.to_deployment(
                 name=spec.name,
@@ -62,6 +63,7 @@ def main() -> int:
                 tags=spec.tags,
                 parameters=spec.parameters,
                 schedules=schedules,
+                concurrency_limit=limit,
             )
         )
     print(f"serving {len(deployments)} deployments; UI at {api.removesuffix('/api')}", flush=True)
