@@ -30,5 +30,8 @@ serve: $(STAMP)  ## a local Prefect server plus all deployments served on this m
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --scale $(or $(SCALE),city)
 
+soak: $(STAMP)  ## long hardening campaigns (crashes, faults, fuzzing, injection, isolation); rewrites RELIABILITY.md
+	$(PY) -m hardening
+
 clean:
 	rm -rf var .pytest_cache

@@ -48,7 +48,10 @@ def growth(result: dict[str, Any], out: Path) -> list[dict[str, Any]]:
 
 def targets(r: dict[str, Any], out: Path) -> dict[str, Any]:
     """The ratios issue 7 asks for, each with its target and whether this run met it."""
-    overhead = None if r["cycle_prefect_s"] is None else r["cycle_prefect_s"] - r["cycle_inprocess_s"]
+    # Prefect's overhead, measured inside the Prefect run: its wall time outside duban's jobs. The
+    # difference between the two runs is kept too, but it also holds the machine's changing load.
+    overhead = None if r["cycle_prefect_s"] is None else r["cycle_prefect_s"] - r["prefect_jobs_s"]
+    between = None if r["cycle_prefect_s"] is None else r["cycle_prefect_s"] - r["cycle_inprocess_s"]
     rows = growth(r, out)
     per_unit = [g["per_unit_ms"] for g in rows if g["scale"] in LINEAR_SCALES]
     linear = max(per_unit) / min(per_unit) if len(per_unit) >= 2 else None
@@ -56,6 +59,7 @@ def targets(r: dict[str, Any], out: Path) -> dict[str, Any]:
         ("collection / floor", _div(r["collect_files_s"], r["floor_s"]), "≤ 1.5", lambda v: v <= 1.5),
         ("naive / collection", _div(r["naive_s"], r["collect_files_s"]), "≥ 20", lambda v: v >= 20),
         ("Prefect overhead (s)", overhead, "≤ 3", lambda v: v <= 3),
+        ("Prefect run − in-process run (s)", between, "(information)", lambda v: None),
         ("cycle via Prefect (s)", r["cycle_prefect_s"], "≤ 30 at province", lambda v: v <= 30),
         ("peak RSS (MB)", r["peak_rss_mb"], "≤ 1024", lambda v: v <= 1024),
         (
@@ -73,6 +77,7 @@ def targets(r: dict[str, Any], out: Path) -> dict[str, Any]:
         "collection_over_floor": _div(r["collect_files_s"], r["floor_s"]),
         "naive_over_collection": _div(r["naive_s"], r["collect_files_s"]),
         "prefect_overhead_s": overhead,
+        "prefect_minus_inprocess_s": between,
         "notices_over_smtp_floor": _div(r["notices_s"], r["smtp_floor_s"]),
         "per_unit_ms": 1000 * r["cycle_inprocess_s"] / r["units"],
         "per_unit_prefect_ms": None
@@ -141,6 +146,7 @@ def print_report(r: dict[str, Any], out: Path, console: Console | None = None) -
             r["cycle_prefect_s"],
             f"server up in {_f(r['prefect_server_start_s'])} s; process {_f(r['prefect_process_s'])} s",
         ),
+        ("  of which inside duban's jobs", r.get("prefect_jobs_s"), "the rest is Prefect's overhead"),
     ]
     for name, secs, note in rows:
         t.add_row(name, _f(secs), _f(None if secs is None else 1000 * secs / r["units"]), note)

@@ -175,6 +175,7 @@ def run(
         "bulletin_pdf": pdf,
         "cycle_inprocess_s": stages["cycle_s"],
         "cycle_prefect_s": flow["cycle_s"] if ok else None,
+        "prefect_jobs_s": flow["jobs_s"] if ok else None,
         "prefect_process_s": flow["process_s"] if ok else None,
         "prefect_import_s": flow["import_s"] if ok else None,
         "prefect_server_start_s": flow["server_start_s"] if ok else None,

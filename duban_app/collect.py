@@ -32,6 +32,7 @@ from duban.collect.intake import (
 from duban.collect.validate import validate_table
 from duban.domain import Catalogue, Finding, FindingKind, SheetTable, SubmissionRow
 from duban.errors import SubmissionUnreadable
+from duban.periods import normalise_period_key
 from duban.store.db import SHANGHAI
 from duban_app.context import AppContext
 
@@ -133,7 +134,10 @@ def collect_file(
             )
     except SubmissionUnreadable as exc:
         return _quarantine(ctx, rep, base, period, (exc.reason_zh, exc.reason_en))
-    except Exception as exc:  # a reader bug must not stop the batch; keep the file and say why
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a reader bug must not stop the batch; keep the file and say why
+        # (BaseException: pyo3 raises a Rust panic in calamine as PanicException, a BaseException)
         log.exception("unexpected error reading %s", path)
         return _quarantine(
             ctx,
@@ -268,6 +272,19 @@ def collect_api(
     return rep
 
 
+def _record_period(stated: str | None, period: str | None) -> str | None:
+    """The record's own period when it is a period at all, else the collection's: a record saying
+    "../x" or "四季度" gets an UNKNOWN_PERIOD finding from ``identify`` (it is still the table's
+    hint), never a ValueError that would stop the pull at this record on every run."""
+    if stated:
+        try:
+            normalise_period_key(stated)
+            return stated
+        except ValueError:
+            return period
+    return period
+
+
 def _api_entry(
     ctx: AppContext,
     catalogue: Catalogue,
@@ -286,7 +303,7 @@ def _api_entry(
         rows=[SubmissionRow(row=1, values=dict(rec.values))],
         period_hint=rec.period or period,
     )
-    ident = identify(table, ctx.directory, filename="", cli_period=rec.period or period)
+    ident = identify(table, ctx.directory, filename="", cli_period=_record_period(rec.period, period))
     findings = list(ident.findings)
     item = None
     if ident.unit and ident.period:

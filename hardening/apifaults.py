@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -34,7 +35,7 @@ from hardening.crash import WHEN
 from hardening.report import CampaignResult
 from hardening.world import PERIOD, World, settings_for
 
-__all__ = ["API_SCENARIOS", "api_faults", "api_records"]
+__all__ = ["API_SCENARIOS", "TOKEN", "api_faults", "api_records", "write_sources"]
 
 TOKEN = "hardening-api-token-0f3c9a"  # noqa: S105 - a test token for the loopback API
 PAGE = 20
@@ -93,9 +94,9 @@ API_SCENARIOS: tuple[ApiScenario, ...] = (
 )
 
 
-def _config(world: World, dest: Any, style: str) -> Any:
-    """The world's config plus a sources.yaml pointing at nothing yet (the URL comes from the env)."""
-    shutil.copytree(world.config_dir, dest)
+def write_sources(config_dir: Path, dest: Path, style: str) -> Path:
+    """A copy of ``config_dir`` plus a sources.yaml with fast retries (the URL comes from the env)."""
+    shutil.copytree(config_dir, dest)
     pagination = (
         {"style": "cursor", "cursor_param": "cursor", "next_field": "next_cursor", "limit_param": "limit", "limit": PAGE}
         if style == "cursor"
@@ -141,7 +142,7 @@ def api_faults(world: World, *, trials: int, seed: int = 6, styles: tuple[str, .
             for k in range(trials):
                 label = f"{sc.name}, {style} #{k}"
                 with world.trial_of("fresh") as t:
-                    cfg = _config(world, t.home / "config", style)
+                    cfg = write_sources(world.config_dir, t.home / "config", style)
                     faults = sc.faults(rng, records)
                     with LoopbackApi(records, token=TOKEN, page_size=PAGE, style=style, faults=faults) as api:
                         _rep, error = _collect(world, t, cfg, api.base_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -46,7 +47,7 @@ _FOOTER = re.compile(
 )
 _FOOTER_START = frozenset("合总填制审复负单分联说注备附")
 _MAX_NOTES = 5
-_QUIET_ROWS = 3  # after a header, this many rows naming no field mean the data has begun
+_QUIET_ROWS = 2  # after a header, this many rows naming no field mean the data has begun
 _MISS = object()
 _cache_get = MATCH_CACHE.get
 
@@ -119,6 +120,10 @@ def _fill_down(sheet: RawSheet, below: int) -> int:
 
 def _resolve(matches: dict[int, HeaderMatch], texts: dict[int, str]) -> Header:
     """Pick one column per field: a synonym beats a keyword, then the leftmost wins."""
+    if len({m.field for m in matches.values()}) == len(matches):  # one column per field: no choice
+        return Header(
+            0, 0, {m.field: c for c, m in matches.items()}, {m.field: texts[c] for c, m in matches.items()}
+        )
     by_field: dict[str, list[int]] = {}
     for col in sorted(matches):
         by_field.setdefault(matches[col].field, []).append(col)
@@ -304,19 +309,63 @@ def _footer_note(row: list[Any], number: int) -> str:
     return f"table ends at footer row {number}: {text[:120]}"
 
 
-def _clean_column(col: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:
-    """A column's values with strings stripped (empty → None), in C-level calls where possible.
+def _clean_column(col: tuple[Any, ...]) -> tuple[tuple[Any, ...] | list[Any], bool]:
+    """A column's values with strings stripped (empty → None), and whether any text in it
+    could be an Excel error value (``#N/A`` …: the only values starting with ``#``).
 
     Most columns of a filled report are all text (stripped with one ``map``) or all numbers
-    (returned as they are); only mixed columns are walked value by value.
+    (returned as they are), handled with C-level calls; only mixed columns are walked value
+    by value. Nothing is hashed: ``min`` over the text tells whether a ``#`` can occur.
     """
-    try:
-        stripped = list(map(str.strip, col))
-    except TypeError:  # not all text
-        if str not in set(map(type, col)):
-            return col
-        return [(v.strip() or None) if v.__class__ is str else v for v in col]
-    return stripped if all(stripped) else [v or None for v in stripped]
+    if col[0].__class__ is str:
+        try:
+            stripped = list(map(str.strip, col))
+        except TypeError:  # not all text after all
+            pass
+        else:
+            if not all(stripped):
+                stripped = [v or None for v in stripped]
+            return stripped, min(filter(None, stripped), default="$")[:1] <= "#"
+    if str not in set(map(type, col)):
+        return col, False
+    out = [(v.strip() or None) if v.__class__ is str else v for v in col]
+    return out, min([v for v in out if v.__class__ is str], default="$")[:1] <= "#"
+
+
+def _blank(row: list[Any]) -> bool:
+    return all(_empty(v) for v in row)
+
+
+def _table_end(body: list[list[Any]]) -> tuple[int, bool]:
+    """Where the table ends in ``body``: before a run of blank rows or at a footer row.
+
+    Works on whole rows with C-level calls (``any`` per row, a byte search for the blank
+    run); only candidate rows are looked at in Python.
+    """
+    filled = bytes(map(any, body))  # 0: no truthy cell, so possibly blank
+    end = len(body)
+    run = b"\x00" * BLANK_RUN_END
+    pos = filled.find(run)
+    while pos != -1:
+        not_blank = next((k for k in range(pos, pos + BLANK_RUN_END) if not _blank(body[k])), None)
+        if not_blank is None:
+            end = pos
+            break
+        pos = filled.find(run, not_blank + 1)
+    scan = body[:end]
+    heads = list(map(itemgetter(0), scan)) if all(scan) else [r[0] if r else None for r in scan]
+    footer_start = _FOOTER_START
+    for k in range(end):
+        head = heads[k]
+        if head.__class__ is str and head:
+            if head[0] not in footer_start and not head[0].isspace():
+                continue
+        elif (head is not None and head != "") or not filled[k]:
+            continue
+        first = next((v for v in body[k] if not _empty(v)), None)
+        if first.__class__ is str and _FOOTER.match(first.strip()):
+            return k, True
+    return end, False
 
 
 def _body(
@@ -324,75 +373,59 @@ def _body(
 ) -> tuple[list[SubmissionRow], list[str]]:
     """The data rows under the header, up to a blank run or a footer; blank rows skipped.
 
-    Two passes: the rows decide where the table ends (per row, on raw values), then the
-    kept values are cleaned column by column, which is where the cells are many.
+    The row loop is kept out of Python where it can be: the end is found on whole rows,
+    the values are cleaned column by column, and rows are built with ``map``. A report of
+    a few dozen rows costs little more than calamine's own reading of it.
     """
     cols = sorted(header.columns.items(), key=lambda kv: kv[1])
     fields = [f for f, _ in cols]
     index = [c for _, c in cols]
     width = max(index) + 1
-    pick = itemgetter(*index) if len(index) > 1 else (lambda row: (row[index[0]],))
     nfields = len(fields)
-    notes: list[str] = []
-    blank = 0
-    end: int | None = None
-    footer = False
-    footer_start = _FOOTER_START
     start = header.bottom + 1
     body = rows[start:]
-    if body and min(map(len, body)) >= width:
-        picked = list(map(pick, body))  # one C-level pass over the rows
+    notes: list[str] = []
+    end, footer = _table_end(body)
+    if footer:
+        notes.append(_footer_note(body[end], first_row + start + end))
+    table = body[:end]
+    if table and min(map(len, table)) >= width:
+        picked = list(map(itemgetter(*index), table)) if nfields > 1 else [(r[index[0]],) for r in table]
     else:
-        picked = [tuple(row[c] if c < len(row) else None for c in index) for row in body]
-    kept: list[int] = []
-    kept_raw: list[tuple[Any, ...]] = []
-    for k, raw in enumerate(picked):
-        i = start + k
-        row = rows[i]
-        # nothing in the report's columns? (truthiness first: cheap, and true for most rows)
-        nothing = not any(raw) and raw.count("") + raw.count(None) == nfields
-        if nothing:
-            if all(_empty(v) for v in row):
-                blank += 1
-                if blank >= BLANK_RUN_END:
-                    end = i
-                    break
-                continue
-            first = next(v for v in row if not _empty(v))
-        else:
-            first = row[0]
-            if first is None or first == "":
-                first = next(v for v in row if v is not None and v != "")
-        blank = 0
-        if first.__class__ is str and first.lstrip()[:1] in footer_start and _FOOTER.match(first.strip()):
-            end, footer = i, True
-            notes.append(_footer_note(row, first_row + i))
-            break
-        if not nothing:
-            kept.append(i)
-            kept_raw.append(raw)
+        picked = [tuple(row[c] if c < len(row) else None for c in index) for row in table]
+    keep: range | list[int] = range(len(picked))
+    if b"\x00" in bytes(map(any, picked)):  # some rows hold nothing in the report's columns
+        keep = [k for k, raw in enumerate(picked) if any(raw) or raw.count("") + raw.count(None) < nfields]
+        picked = [picked[k] for k in keep]
     out: list[SubmissionRow] = []
     errors: list[str] = []
-    if kept_raw:
-        columns = [_clean_column(col) for col in zip(*kept_raw, strict=True)]
-        for j, col in enumerate(columns):
-            if not EXCEL_ERRORS.isdisjoint(col):
+    if picked:
+        cleaned = [_clean_column(col) for col in zip(*picked, strict=True)]
+        columns = [col for col, _ in cleaned]
+        for j, (col, may_err) in enumerate(cleaned):
+            if may_err and not EXCEL_ERRORS.isdisjoint(col):
                 col = columns[j] = list(col)
                 for k, v in enumerate(col):
                     if v.__class__ is str and v in EXCEL_ERRORS:
-                        errors.append(f"{_col_name(first_col - 1 + index[j])}{first_row + kept[k]} {v}")
+                        errors.append(
+                            f"{_col_name(first_col - 1 + index[j])}{first_row + start + keep[k]} {v}"
+                        )
                         col[k] = None
-        append = out.append
-        for i, values in zip(kept, zip(*columns, strict=True), strict=True):
-            if any(values) or values.count(None) < nfields:  # a row of whitespace only is blank too
-                append(SubmissionRow(first_row + i, dict(zip(fields, values, strict=True))))
+        values = list(zip(*columns, strict=True))
+        numbers = [first_row + start + k for k in keep]
+        if b"\x00" in bytes(map(any, values)):  # rows of whitespace (or errors) only are blank too
+            pairs = [(n, v) for n, v in zip(numbers, values) if any(v) or v.count(None) < nfields]  # noqa: B905
+            numbers, values = [n for n, _ in pairs], [v for _, v in pairs]
+        out = list(map(SubmissionRow, numbers, map(dict, map(zip, repeat(fields), values))))
     if errors:
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
         notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)
-    if end is not None:
-        left = sum(1 for row in rows[end + (1 if footer else 0) :] if any(not _empty(v) for v in row))
+    if end < len(body):
+        left = sum(1 for row in body[end + (1 if footer else 0) :] if not _blank(row))
         if left and not footer:
-            notes.append(f"table ends at a run of {BLANK_RUN_END} blank rows before row {first_row + end}")
+            notes.append(
+                f"table ends at a run of {BLANK_RUN_END} blank rows before row {first_row + start + end}"
+            )
         if left:
             notes.append(f"{left} non-empty row(s) below the end of the table ignored")
     return out, notes

@@ -114,7 +114,7 @@ def _zip_members(data: bytes) -> list[_Member]:
             raise zipfile.BadZipFile("bad central directory entry")
         if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
             return _zipfile_members(data)
-        name = data[pos + 46 : pos + 46 + nlen].decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        name = data[pos + 46 : pos + 46 + nlen].decode("utf-8", "replace")  # part names are ASCII
         members.append(_Member(name, csize, usize, flags))
         pos += 46 + nlen + elen + clen
     return members
@@ -364,7 +364,7 @@ def _read_text(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
 
 
 def _read_workbook(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
-    with pc.CalamineWorkbook.from_filelike(io.BytesIO(probe.data)) as wb:
+    with pc.CalamineWorkbook.from_filelike(io.BytesIO(probe.data)) as wb:  # by content, not by name
         metas = wb.sheets_metadata
         meta: dict[str, str] = {}
         if any(m.name == META_SHEET for m in metas):

@@ -9,6 +9,7 @@ The conventional font names are set as East Asian fonts; machines without them s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from pathlib import Path
 
@@ -178,6 +179,15 @@ def _page_setup(doc: DocxDocument) -> None:
         _page_field(par)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text a .docx can hold: XML 1.0 has no place for control characters (a unit's cell may carry
+    one), which python-docx refuses with ValueError; they become U+FFFD instead."""
+    return _NOT_XML.sub("\ufffd", text) if text else text
+
+
 def _page_field(par: DocxParagraph) -> None:
     """``— PAGE —`` as a real field, so Word, WPS and LibreOffice number the pages."""
     par.add_run("— ")
@@ -232,7 +242,7 @@ def _add_table(doc: DocxDocument, t: Table) -> None:
             par.style = doc.styles["表格文字"]
             if col.kind == "text" and col.width_mm >= 24:
                 par.alignment = WD_ALIGN_PARAGRAPH.LEFT
-            par.add_run(text).bold = r in t.bold_rows or None
+            par.add_run(_xml_text(text)).bold = r in t.bold_rows or None
 
 
 def _add_figure(doc: DocxDocument, f: Figure, charts: dict[str, Path]) -> None:
@@ -244,13 +254,13 @@ def _add_figure(doc: DocxDocument, f: Figure, charts: dict[str, Path]) -> None:
     # Full text-block width, unless that is taller than most of a page (many units).
     size = {"width": Mm(150)} if 150 * ratio <= _MAX_FIGURE_MM else {"height": Mm(_MAX_FIGURE_MM)}
     doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), **size)
-    doc.add_paragraph(f.caption, style=doc.styles["图题"])
+    doc.add_paragraph(_xml_text(f.caption), style=doc.styles["图题"])
 
 
 def _add_paragraph(doc: DocxDocument, p: Paragraph) -> None:
     par = doc.add_paragraph(style=doc.styles[STYLE_NAMES[p.style]])
     for run in p.runs:
-        r = par.add_run(run.text)
+        r = par.add_run(_xml_text(run.text))
         if run.bold:
             r.bold = True
 
@@ -282,7 +292,7 @@ def render_docx(b: Bulletin, path: Path, charts: dict[str, Path] | None = None) 
     for a in b.attachments:
         _add_attachment(doc, a, charts)
     props = doc.core_properties
-    props.title = b.title
+    props.title = _xml_text(b.title)
     props.author = b.office_name
     props.subject = f"{b.period_label}通报"
     props.language = "zh-CN"

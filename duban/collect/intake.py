@@ -84,6 +84,12 @@ def keep_raw(home: Path, path: Path, sha256: str) -> Path:
     return dest
 
 
+def _text(v: Any) -> Any:
+    """Text for a text column: PostgreSQL cannot store NUL (0x00), which a cell or an API record
+    may carry; it becomes U+FFFD there (``raw_rows`` keep the value as received)."""
+    return v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+
+
 def _jsonable(v: Any) -> Any:
     if v is None or isinstance(v, str | int | float | bool):
         return v
@@ -98,11 +104,11 @@ def _finding_rows(
             "period": f.period or period,
             "origin": origin,
             "kind": str(f.kind),
-            "unit": f.unit,
-            "item_id": f.item_id,
+            "unit": _text(f.unit),
+            "item_id": _text(f.item_id),
             "submission_id": submission_id,
-            "message_zh": f.message_zh,
-            "message_en": f.message_en,
+            "message_zh": _text(f.message_zh),
+            "message_en": _text(f.message_en),
             "evidence": {k: _jsonable(v) for k, v in f.evidence.items()},
             "created_at": at,
         }
@@ -118,17 +124,17 @@ def _item_rows(
             "submission_id": sub_id,
             "period": period,
             "unit": unit,
-            "item_id": it.item_id,
-            "status": it.status,
+            "item_id": _text(it.item_id),
+            "status": _text(it.status),
             "progress": it.progress,
-            "narrative": it.narrative,
-            "problems": it.problems,
-            "next_steps": it.next_steps,
-            "coordination": it.coordination,
-            "reporter": it.reporter,
-            "phone": it.phone,
+            "narrative": _text(it.narrative),
+            "problems": _text(it.problems),
+            "next_steps": _text(it.next_steps),
+            "coordination": _text(it.coordination),
+            "reporter": _text(it.reporter),
+            "phone": _text(it.phone),
             "row": it.row,
-            "sheet": it.sheet,
+            "sheet": _text(it.sheet),
             "match_method": it.match_method,
             "match_score": it.match_score,
             "valid": it.row not in invalid_rows if it.row is not None else True,
@@ -216,7 +222,7 @@ def store_submission(
             dedupe_key=key,
             period=period,
             unit=unit,
-            unit_raw=unit_raw,
+            unit_raw=_text(unit_raw),
             source=received.source,
             source_ref=received.source_ref,
             sheet=received.sheet,
@@ -326,9 +332,9 @@ def store_api_page(
                 dedupe_key=key,
                 period=e.period,
                 unit=e.unit,
-                unit_raw=e.unit_raw,
+                unit_raw=_text(e.unit_raw),
                 source=source,
-                source_ref=e.record_id,
+                source_ref=_text(e.record_id),
                 sheet=None,
                 sha256=e.content_hash,
                 size_bytes=None,

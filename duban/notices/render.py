@@ -180,7 +180,8 @@ def render_notice(
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = message_id(ctx.unit_short, ctx.period_key, ctx.stage_id, _domain(mail_from))
     msg["Auto-Submitted"] = "auto-generated"
-    msg[KEY_HEADER] = f"{ctx.period_key}/{ctx.stage_id}/{ctx.unit_short}"
+    # a line break in a unit name would be refused in a header (ValueError); never let it split one
+    msg[KEY_HEADER] = re.sub(r"[\r\n]+", " ", f"{ctx.period_key}/{ctx.stage_id}/{ctx.unit_short}")
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     if ctx.attachment is not None:
