@@ -40,9 +40,13 @@ def _child(args: argparse.Namespace, scale) -> int:  # the files group, in its o
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hardening", description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=REPO_ROOT / "var" / "hardening")
-    ap.add_argument("--only", default="", help=f"comma-separated campaigns: {', '.join(STORE_KEYS + FILE_KEYS)}")
+    ap.add_argument(
+        "--only", default="", help=f"comma-separated campaigns: {', '.join(STORE_KEYS + FILE_KEYS)}"
+    )
     ap.add_argument("--no-write", action="store_true", help="do not rewrite RELIABILITY.md")
-    ap.add_argument("--quick", action="store_true", help="a few trials each (a smoke test; implies --no-write)")
+    ap.add_argument(
+        "--quick", action="store_true", help="a few trials each (a smoke test; implies --no-write)"
+    )
     ap.add_argument("--group", choices=GROUPS, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -54,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args.no_write = args.no_write or args.quick
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, filename=args.workdir / "soak.log",
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        filename=args.workdir / "soak.log",
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
     if args.group:
         return _child(args, scale)
 
@@ -68,11 +75,26 @@ def main(argv: list[str] | None = None) -> int:
     files_proc = None
     if not only or set(only) & set(FILE_KEYS):
         files_proc = subprocess.Popen(
-            [sys.executable, "-m", "hardening", "--group", "files", "--workdir", str(args.workdir),
-             "--json", str(results_file), "--only", ",".join(only), *(["--quick"] if args.quick else [])],
-            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            [
+                sys.executable,
+                "-m",
+                "hardening",
+                "--group",
+                "files",
+                "--workdir",
+                str(args.workdir),
+                "--json",
+                str(results_file),
+                "--only",
+                ",".join(only),
+                *(["--quick"] if args.quick else []),
+            ],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
-    results = run_group("store", scale, args.workdir, _print) if not only or set(only) & set(STORE_KEYS) else []
+    results = (
+        run_group("store", scale, args.workdir, _print) if not only or set(only) & set(STORE_KEYS) else []
+    )
     if files_proc is not None:
         code = files_proc.wait()
         if results_file.exists():

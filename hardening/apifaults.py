@@ -37,7 +37,7 @@ from hardening.world import PERIOD, World, settings_for
 
 __all__ = ["API_SCENARIOS", "TOKEN", "api_faults", "api_records", "write_sources"]
 
-TOKEN = "hardening-api-token-0f3c9a"  # noqa: S105 - a test token for the loopback API
+TOKEN = "hardening-api-token-0f3c9a"
 PAGE = 20
 
 
@@ -45,7 +45,9 @@ def api_records(world: World) -> list[dict[str, Any]]:
     """One record per (unit, item) assignment of the seed catalogue, updated over the window."""
     from duban.reconcile import expected_pairs
 
-    ctx = AppContext(settings_for(world.root / "api-home", f"sqlite:///{world.sqlite_bases['fresh']}", world.config_dir))
+    ctx = AppContext(
+        settings_for(world.root / "api-home", f"sqlite:///{world.sqlite_bases['fresh']}", world.config_dir)
+    )
     try:
         catalogue, _ = ctx.catalogue()
     finally:
@@ -53,12 +55,22 @@ def api_records(world: World) -> list[dict[str, Any]]:
     out = []
     for n, (item_id, unit, _role) in enumerate(expected_pairs(catalogue)):
         stamp = WHEN - timedelta(days=5) + timedelta(minutes=7 * n)
-        out.append({
-            "id": f"{PERIOD}-{unit}-{item_id}", "task_code": item_id, "org_name": unit, "period": PERIOD,
-            "status": "推进中", "progress": 40 + n % 50, "progress_text": f"{unit}推进{item_id}，完成阶段目标{n}项。",
-            "issues": "", "next_plan": "继续推进。", "reporter": "王科员", "phone": "0578-2123456",
-            "updated_at": stamp.isoformat(),
-        })
+        out.append(
+            {
+                "id": f"{PERIOD}-{unit}-{item_id}",
+                "task_code": item_id,
+                "org_name": unit,
+                "period": PERIOD,
+                "status": "推进中",
+                "progress": 40 + n % 50,
+                "progress_text": f"{unit}推进{item_id}，完成阶段目标{n}项。",
+                "issues": "",
+                "next_plan": "继续推进。",
+                "reporter": "王科员",
+                "phone": "0578-2123456",
+                "updated_at": stamp.isoformat(),
+            }
+        )
     return out
 
 
@@ -78,19 +90,35 @@ def _changed(rng: random.Random, records: list[dict[str, Any]]) -> dict[str, Any
 
 API_SCENARIOS: tuple[ApiScenario, ...] = (
     ApiScenario("timeout", lambda r, _: [Fault("timeout", page=r.randint(1, 4), delay_s=1.5)]),
-    ApiScenario("429 with Retry-After", lambda r, _: [
-        Fault("status", status=429, headers={"Retry-After": "0"}, page=r.randint(1, 4), times=2)]),
+    ApiScenario(
+        "429 with Retry-After",
+        lambda r, _: [
+            Fault("status", status=429, headers={"Retry-After": "0"}, page=r.randint(1, 4), times=2)
+        ],
+    ),
     ApiScenario("500", lambda r, _: [Fault("status", status=500, page=r.randint(1, 4), times=3)]),
     ApiScenario("truncated JSON", lambda r, _: [Fault("truncate", page=r.randint(1, 4), times=2)]),
     ApiScenario("a repeated page", lambda r, _: [Fault("repeat", page=r.randint(2, 4))]),
-    ApiScenario("a page that changes between retries", lambda r, recs: [
-        Fault("change", page=r.randint(2, 4), status=500, record=_changed(r, recs))]),
-    ApiScenario("all of them at once", lambda r, recs: [
-        Fault("timeout", page=1, delay_s=1.5), Fault("status", status=429, headers={"Retry-After": "0"}, page=2),
-        Fault("truncate", page=3), Fault("repeat", page=4),
-        Fault("change", page=5, status=503, record=_changed(r, recs)), Fault("status", status=500, page=6)]),
-    ApiScenario("source down (503 on every request)", lambda _r, _: [Fault("status", status=503, times=10_000)],
-                must_stop=True),
+    ApiScenario(
+        "a page that changes between retries",
+        lambda r, recs: [Fault("change", page=r.randint(2, 4), status=500, record=_changed(r, recs))],
+    ),
+    ApiScenario(
+        "all of them at once",
+        lambda r, recs: [
+            Fault("timeout", page=1, delay_s=1.5),
+            Fault("status", status=429, headers={"Retry-After": "0"}, page=2),
+            Fault("truncate", page=3),
+            Fault("repeat", page=4),
+            Fault("change", page=5, status=503, record=_changed(r, recs)),
+            Fault("status", status=500, page=6),
+        ],
+    ),
+    ApiScenario(
+        "source down (503 on every request)",
+        lambda _r, _: [Fault("status", status=503, times=10_000)],
+        must_stop=True,
+    ),
 )
 
 
@@ -98,21 +126,53 @@ def write_sources(config_dir: Path, dest: Path, style: str) -> Path:
     """A copy of ``config_dir`` plus a sources.yaml with fast retries (the URL comes from the env)."""
     shutil.copytree(config_dir, dest)
     pagination = (
-        {"style": "cursor", "cursor_param": "cursor", "next_field": "next_cursor", "limit_param": "limit", "limit": PAGE}
+        {
+            "style": "cursor",
+            "cursor_param": "cursor",
+            "next_field": "next_cursor",
+            "limit_param": "limit",
+            "limit": PAGE,
+        }
         if style == "cursor"
-        else {"style": "page", "page_param": "page", "size_param": "size", "size": PAGE, "total_field": "total"}
+        else {
+            "style": "page",
+            "page_param": "page",
+            "size_param": "size",
+            "size": PAGE,
+            "total_field": "total",
+        }
     )
     source = {
-        "name": "zzd_progress", "kind": "rest_json", "base_url": "http://127.0.0.1:9", "path": "/api/v1/progress",
+        "name": "zzd_progress",
+        "kind": "rest_json",
+        "base_url": "http://127.0.0.1:9",
+        "path": "/api/v1/progress",
         "auth": {"header": "Authorization", "scheme": "Bearer", "env": "DUBAN_ZZD_TOKEN"},
-        "pagination": pagination, "records_field": "data",
-        "watermark": {"field": "updated_at", "param": "updated_since"}, "record_id": "id",
-        "fields": {"item_id": "task_code", "unit": "org_name", "period": "period", "status": "status",
-                   "progress": "progress", "narrative": "progress_text", "problems": "issues",
-                   "next_steps": "next_plan", "reporter": "reporter", "phone": "phone"},
-        "timeout_s": 0.5, "retries": 4, "backoff_s": 0.01, "backoff_cap_s": 0.05, "max_retry_after_s": 5,
+        "pagination": pagination,
+        "records_field": "data",
+        "watermark": {"field": "updated_at", "param": "updated_since"},
+        "record_id": "id",
+        "fields": {
+            "item_id": "task_code",
+            "unit": "org_name",
+            "period": "period",
+            "status": "status",
+            "progress": "progress",
+            "narrative": "progress_text",
+            "problems": "issues",
+            "next_steps": "next_plan",
+            "reporter": "reporter",
+            "phone": "phone",
+        },
+        "timeout_s": 0.5,
+        "retries": 4,
+        "backoff_s": 0.01,
+        "backoff_cap_s": 0.05,
+        "max_retry_after_s": 5,
     }
-    (dest / "sources.yaml").write_text(yaml.safe_dump({"sources": [source]}, allow_unicode=True), encoding="utf-8")
+    (dest / "sources.yaml").write_text(
+        yaml.safe_dump({"sources": [source]}, allow_unicode=True), encoding="utf-8"
+    )
     return dest
 
 
@@ -130,8 +190,14 @@ def _collect(world: World, t: Any, cfg: Any, url: str) -> tuple[Any, str | None]
         ctx.close()
 
 
-def api_faults(world: World, *, trials: int, seed: int = 6, styles: tuple[str, ...] = ("cursor", "page"),
-               scenarios: tuple[ApiScenario, ...] = API_SCENARIOS) -> CampaignResult:
+def api_faults(
+    world: World,
+    *,
+    trials: int,
+    seed: int = 6,
+    styles: tuple[str, ...] = ("cursor", "page"),
+    scenarios: tuple[ApiScenario, ...] = API_SCENARIOS,
+) -> CampaignResult:
     res = CampaignResult("fault: API", "; ".join(s.name for s in scenarios) + f" ({'/'.join(styles)} paging)")
     rng = random.Random(seed)
     started = time.monotonic()
@@ -148,7 +214,9 @@ def api_faults(world: World, *, trials: int, seed: int = 6, styles: tuple[str, .
                         _rep, error = _collect(world, t, cfg, api.base_url)
                         if error is not None:
                             stops += 1
-                            if "zzd_progress" not in error or not any(c in error for c in ("HTTP 5", "timed out", "JSON")):
+                            if "zzd_progress" not in error or not any(
+                                c in error for c in ("HTTP 5", "timed out", "JSON")
+                            ):
                                 res.problem(f"{label}: unclear failure message: {error}")
                             api.set_faults()
                             _rep, error = _collect(world, t, cfg, api.base_url)
@@ -165,6 +233,7 @@ def api_faults(world: World, *, trials: int, seed: int = 6, styles: tuple[str, .
                         injected += fired
                         _judge(res, label, t.url, api.records)
                 res.trials += 1
+    res.counts.update(faults=injected, resumed=stops, records=len(records))
     res.notes.append(
         f"{len(records)} records in {-(-len(records) // PAGE)} pages; {injected} faulty responses served; "
         f"{stops} run(s) stopped with SourceUnavailable and were resumed by a rerun"
@@ -177,8 +246,13 @@ def _judge(res: CampaignResult, label: str, url: str, served: list[dict[str, Any
     store = Store(url)
     try:
         with store.session() as s:
-            rows = list(s.execute(select(SubmissionRow.source_ref, SubmissionRow.sha256, SubmissionRow.state)
-                                  .where(SubmissionRow.source == "zzd_progress")))
+            rows = list(
+                s.execute(
+                    select(SubmissionRow.source_ref, SubmissionRow.sha256, SubmissionRow.state).where(
+                        SubmissionRow.source == "zzd_progress"
+                    )
+                )
+            )
     finally:
         store.dispose()
     accepted = Counter(ref for ref, _sha, state in rows if state == "accepted")
@@ -187,9 +261,13 @@ def _judge(res: CampaignResult, label: str, url: str, served: list[dict[str, Any
     accepted_versions = {(ref, sha) for ref, sha, state in rows if state == "accepted"}
     lost = latest - accepted_versions
     res.lost += len(lost)
-    res.duplicated += sum(n - 1 for n in stored.values() if n > 1) + sum(n - 1 for n in accepted.values() if n > 1)
+    res.duplicated += sum(n - 1 for n in stored.values() if n > 1) + sum(
+        n - 1 for n in accepted.values() if n > 1
+    )
     if lost:
-        res.problem(f"{label}: {len(lost)} record(s) not stored in their latest version, e.g. {next(iter(lost))[0]}")
+        res.problem(
+            f"{label}: {len(lost)} record(s) not stored in their latest version, e.g. {next(iter(lost))[0]}"
+        )
     if any(n > 1 for n in accepted.values()):
         res.problem(f"{label}: a record has more than one accepted version")
     if len(stored) > len(served) + 1:  # one record may have had two versions (the change)

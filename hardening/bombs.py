@@ -17,30 +17,40 @@ __all__ = ["BOMBS", "billion_laughs_xlsx", "cell_range_xlsx", "ods_manifest_bomb
 HEAD = "任务编码".encode()
 STATUS = "完成状态".encode()
 _NS = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-_CT = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" \
-ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" \
-ContentType="application/xml"/><Override PartName="/xl/workbook.xml" \
-ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override \
-PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
-</Types>"""
-_RELS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" \
-Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>\
-</Relationships>"""
-_WB = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" \
-xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" \
-sheetId="1" r:id="rId1"/></sheets></workbook>"""
-_WB_RELS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" \
-Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>\
-</Relationships>"""
+_SML = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+_OFF = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_CT = (
+    f'{_DECL}<Types xmlns="{_PKG}/content-types">'
+    f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    f'<Default Extension="xml" ContentType="application/xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_MIME}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_MIME}.worksheet+xml"/></Types>'
+).encode()
+_RELS = (
+    f'{_DECL}<Relationships xmlns="{_PKG}/relationships"><Relationship Id="rId1" '
+    f'Type="{_OFF}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+).encode()
+_WB = (
+    f'{_DECL}<workbook xmlns="{_SML}" xmlns:r="{_OFF}"><sheets>'
+    '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+).encode()
+_WB_RELS = (
+    f'{_DECL}<Relationships xmlns="{_PKG}/relationships"><Relationship Id="rId1" '
+    f'Type="{_OFF}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+).encode()
 
 
 def _header_row() -> bytes:
-    return (b'<row r="1"><c r="A1" t="inlineStr"><is><t>' + HEAD + b'</t></is></c><c r="B1" t="inlineStr"><is><t>'
-            + STATUS + b"</t></is></c></row>")
+    return (
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>'
+        + HEAD
+        + b'</t></is></c><c r="B1" t="inlineStr"><is><t>'
+        + STATUS
+        + b"</t></is></c></row>"
+    )
 
 
 def xlsx(sheet_xml: bytes | Callable[[zipfile.ZipFile], None], *, dtd_in_workbook: bytes = b"") -> bytes:
@@ -75,23 +85,33 @@ def zip_bomb_xlsx(scale: float = 1.0) -> bytes:
 
 
 def _laughs(levels: int = 9) -> bytes:
-    ents = b"".join(
-        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1)) * 10) for i in range(1, levels + 1)
-    )
+    ents = b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1)) * 10) for i in range(1, levels + 1))
     return b'<!DOCTYPE lolz [<!ENTITY lol0 "lol">' + ents + b"]>"
 
 
 def billion_laughs_xlsx(scale: float = 1.0) -> bytes:
     """Entity expansion ("billion laughs") in the sheet and in the workbook part."""
-    sheet = (b'<?xml version="1.0" encoding="UTF-8"?>' + _laughs() + _NS + b"<sheetData>" + _header_row()
-             + b'<row r="2"><c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>')
+    sheet = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        + _laughs()
+        + _NS
+        + b"<sheetData>"
+        + _header_row()
+        + b'<row r="2"><c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>'
+    )
     return xlsx(sheet, dtd_in_workbook=_laughs())
 
 
 def cell_range_xlsx(scale: float = 1.0) -> bytes:
     """Two cells, A1 and XFD1048576: a 2 KB file whose used range is 17 billion cells."""
-    sheet = (b'<?xml version="1.0" encoding="UTF-8"?>' + _NS + b"<sheetData>" + _header_row()
-             + b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>')
+    sheet = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        + _NS
+        + b"<sheetData>"
+        + _header_row()
+        + b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+        + b"</sheetData></worksheet>"
+    )
     return xlsx(sheet)
 
 
@@ -113,14 +133,17 @@ _MANIFEST = (
     b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
     b'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry '
     b'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
-    b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+    b"</manifest:manifest>"
 )
 
 
 def _ods(content: bytes) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("mimetype", b"application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED)
+        z.writestr(
+            "mimetype", b"application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED
+        )
         z.writestr("content.xml", content)
         z.writestr("META-INF/manifest.xml", _MANIFEST)
     return buf.getvalue()
@@ -130,7 +153,9 @@ def ods_manifest_bomb(scale: float = 1.0) -> bytes:
     """An .ods whose META-INF/manifest.xml inflates to ~1 GB (×scale)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("mimetype", b"application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED)
+        z.writestr(
+            "mimetype", b"application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED
+        )
         with z.open("META-INF/manifest.xml", "w", force_zip64=True) as f:
             chunk = b" " * (1 << 20)
             for _ in range(int(1024 * scale)):
@@ -148,9 +173,11 @@ def ods_repeat_bomb(scale: float = 1.0) -> bytes:
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
         '<office:spreadsheet><table:table table:name="S"><table:table-row>'
         '<table:table-cell office:value-type="string"><text:p>任务编码</text:p></table:table-cell>'
-        '<table:table-cell office:value-type="string"><text:p>完成状态</text:p></table:table-cell></table:table-row>'
+        '<table:table-cell office:value-type="string"><text:p>完成状态</text:p></table:table-cell>'
+        "</table:table-row>"
         '<table:table-row table:number-rows-repeated="1048575"><table:table-cell '
-        'table:number-columns-repeated="16384" office:value-type="string"><text:p>x</text:p></table:table-cell>'
+        'table:number-columns-repeated="16384" office:value-type="string"><text:p>x</text:p>'
+        "</table:table-cell>"
         "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"
     ).encode()
     return _ods(content)
@@ -160,8 +187,15 @@ def html_colspan_bomb(scale: float = 1.0) -> bytes:
     """An HTML table "xls" of ~2 MB (×scale) made of ``<td colspan="999">`` cells."""
     cell = b'<td colspan="999">x</td>'
     n = int(2_000_000 * scale) // len(cell)
-    return (b"<html><table><tr><td>" + HEAD + b"</td><td>" + STATUS + b"</td></tr><tr>" + cell * n
-            + b"</tr></table></html>")
+    return (
+        b"<html><table><tr><td>"
+        + HEAD
+        + b"</td><td>"
+        + STATUS
+        + b"</td></tr><tr>"
+        + cell * n
+        + b"</tr></table></html>"
+    )
 
 
 def csv_lines_bomb(scale: float = 1.0) -> bytes:
@@ -170,13 +204,15 @@ def csv_lines_bomb(scale: float = 1.0) -> bytes:
 
 
 def laughs_ods(scale: float = 1.0) -> bytes:
-    body = (b'<?xml version="1.0" encoding="UTF-8"?>' + _laughs() + b"<office:document-content "
-            b'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-            b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-            b'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet>'
-            b'<table:table table:name="S"><table:table-row><table:table-cell office:value-type="string"><text:p>'
-            b"&lol9;</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body>"
-            b"</office:document-content>")
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>' + _laughs() + b"<office:document-content "
+        b'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        b'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet>'
+        b'<table:table table:name="S"><table:table-row><table:table-cell office:value-type="string"><text:p>'
+        b"&lol9;</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body>"
+        b"</office:document-content>"
+    )
     return _ods(body)
 
 

@@ -39,11 +39,29 @@ class Scale:
 
 
 SOAK = Scale()
-QUICK = Scale(crash_trials=2, db_trials=2, smtp_trials=1, api_trials=1, fuzz_examples=10, corpus_mutations=1,
-              bomb_scale=0.1, isolation_examples=2, cli=False)
+QUICK = Scale(
+    crash_trials=2,
+    db_trials=2,
+    smtp_trials=1,
+    api_trials=1,
+    fuzz_examples=10,
+    corpus_mutations=1,
+    bomb_scale=0.1,
+    isolation_examples=2,
+    cli=False,
+)
 GROUPS = ("store", "files")
-STORE_KEYS = ("crash-collect", "crash-reconcile", "crash-remind", "db-terminate", "smtp", "api", "injection",
-              "secrets", "isolation")
+STORE_KEYS = (
+    "crash-collect",
+    "crash-reconcile",
+    "crash-remind",
+    "db-terminate",
+    "smtp",
+    "api",
+    "injection",
+    "secrets",
+    "isolation",
+)
 FILE_KEYS = ("fuzz-generated", "fuzz-corpus", "bombs")
 
 
@@ -67,7 +85,9 @@ def _wanted(scale: Scale, key: str) -> bool:
     return not scale.only or key in scale.only
 
 
-def run_store_group(scale: Scale, workdir: Path, report: Callable[[CampaignResult], None]) -> list[CampaignResult]:
+def run_store_group(
+    scale: Scale, workdir: Path, report: Callable[[CampaignResult], None]
+) -> list[CampaignResult]:
     from hardening import crash, dbfault, isolation, secrets
     from hardening.apifaults import api_faults
     from hardening.forker import Forker
@@ -89,16 +109,31 @@ def run_store_group(scale: Scale, workdir: Path, report: Callable[[CampaignResul
     try:
         with Forker(workdir / "child.log") as forker:
             for key, fn in (
-                ("crash-collect", lambda: crash.crash_collect(world, forker, trials=scale.crash_trials, backends=backends)),
-                ("crash-reconcile",
-                 lambda: crash.crash_reconcile(world, forker, trials=scale.crash_trials, backends=backends)),
-                ("crash-remind", lambda: crash.crash_remind(world, forker, trials=scale.crash_trials, backends=backends)),
+                (
+                    "crash-collect",
+                    lambda: crash.crash_collect(world, forker, trials=scale.crash_trials, backends=backends),
+                ),
+                (
+                    "crash-reconcile",
+                    lambda: crash.crash_reconcile(
+                        world, forker, trials=scale.crash_trials, backends=backends
+                    ),
+                ),
+                (
+                    "crash-remind",
+                    lambda: crash.crash_remind(world, forker, trials=scale.crash_trials, backends=backends),
+                ),
             ):
                 if _wanted(scale, key):
                     add(_guard(key, fn))
             if _wanted(scale, "db-terminate"):
                 if "postgresql" in backends:
-                    add(_guard("db-terminate", lambda: dbfault.db_terminate(world, forker, trials=scale.db_trials)))
+                    add(
+                        _guard(
+                            "db-terminate",
+                            lambda: dbfault.db_terminate(world, forker, trials=scale.db_trials),
+                        )
+                    )
                 else:
                     skipped = CampaignResult("fault: PostgreSQL backend killed", "skipped")
                     skipped.notes.append(f"skipped: {pg_problem}")
@@ -118,7 +153,9 @@ def run_store_group(scale: Scale, workdir: Path, report: Callable[[CampaignResul
     return out
 
 
-def run_files_group(scale: Scale, workdir: Path, report: Callable[[CampaignResult], None]) -> list[CampaignResult]:
+def run_files_group(
+    scale: Scale, workdir: Path, report: Callable[[CampaignResult], None]
+) -> list[CampaignResult]:
     from hardening.fuzz import CORPUS, Prober, fuzz_bombs, fuzz_corpus, fuzz_generated
 
     out: list[CampaignResult] = []
@@ -140,8 +177,9 @@ def run_files_group(scale: Scale, workdir: Path, report: Callable[[CampaignResul
     return out
 
 
-def run_group(group: str, scale: Scale, workdir: Path,
-              report: Callable[[CampaignResult], None] = lambda r: None) -> list[CampaignResult]:
+def run_group(
+    group: str, scale: Scale, workdir: Path, report: Callable[[CampaignResult], None] = lambda r: None
+) -> list[CampaignResult]:
     workdir.mkdir(parents=True, exist_ok=True)
     if group == "store":
         return run_store_group(scale, workdir / "store", report)

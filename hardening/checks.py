@@ -45,6 +45,9 @@ where s.state = 'accepted'
   and not exists (select 1 from submission_item si where si.submission_id = s.id)
   and not exists (select 1 from finding f where f.submission_id = s.id)"""
 
+_SUBMISSIONS = "select source, source_ref, sheet, state, unit, period, sha256, superseded_by from submission"
+_ITEMS = "select submission_id, unit, item_id, status, progress, valid, narrative from submission_item"
+
 
 def _rows_of(raw: Any) -> int:
     if isinstance(raw, str):  # SQLite hands JSON back as text through a raw query
@@ -110,15 +113,11 @@ def snapshot(store: Store) -> Snapshot:
         }
         subs: Counter[tuple[Any, ...]] = Counter(
             (src, ref, sheet, state, unit, period, sha, refs.get(sup))
-            for src, ref, sheet, state, unit, period, sha, sup in c.execute(
-                text(
-                    "select source, source_ref, sheet, state, unit, period, sha256, superseded_by from submission"
-                )
-            )
+            for src, ref, sheet, state, unit, period, sha, sup in c.execute(text(_SUBMISSIONS))
         )
         items: Counter[tuple[Any, ...]] = Counter(
             (
-                refs[sid],
+                refs.get(sid, ("missing submission", sid)),
                 unit,
                 item,
                 status,
@@ -126,11 +125,7 @@ def snapshot(store: Store) -> Snapshot:
                 bool(valid),
                 hashlib.sha1((narr or "").encode()).hexdigest()[:10],
             )
-            for sid, unit, item, status, prog, valid, narr in c.execute(
-                text(
-                    "select submission_id, unit, item_id, status, progress, valid, narrative from submission_item"
-                )
-            )
+            for sid, unit, item, status, prog, valid, narr in c.execute(text(_ITEMS))
         )
         findings: Counter[tuple[Any, ...]] = Counter(
             (origin, kind, unit, item, refs.get(sid), msg if origin == "reconcile" else None)

@@ -26,11 +26,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-import connectors.api  # noqa: F401 - imported before forking, like the rest
-import connectors.spreadsheets  # noqa: F401
 import psycopg  # noqa: F401
 import sqlalchemy.dialects.postgresql  # noqa: F401
 from alembic import command  # noqa: F401
+
+import connectors.api
+import connectors.spreadsheets  # noqa: F401
 from connectors.mail.smtp import SmtpSender
 from duban.notices.outbox import SendResult
 from duban.settings import get_settings

@@ -23,12 +23,21 @@ from datetime import datetime
 
 from connectors.mail.loopback import LoopbackSmtpServer
 from duban.store.db import SHANGHAI, Store
-from hardening.checks import compare, integrity_problems, notice_states, snapshot
+from hardening.checks import Snapshot, compare, integrity_problems, notice_states, snapshot
 from hardening.forker import Forker, JobRun
 from hardening.report import CampaignResult
 from hardening.world import World
 
-__all__ = ["WHEN", "crash_collect", "crash_reconcile", "crash_remind", "smtp_env"]
+__all__ = [
+    "WHEN",
+    "collect_reference",
+    "crash_collect",
+    "crash_reconcile",
+    "crash_remind",
+    "reconcile_reference",
+    "remind_reference",
+    "smtp_env",
+]
 
 WHEN = datetime(2027, 1, 8, 9, 30, tzinfo=SHANGHAI)  # the 催报 day of 2026Q4
 
@@ -64,6 +73,61 @@ def _finish(
     return rerun
 
 
+def collect_reference(world: World, forker: Forker) -> Snapshot:
+    """The store after an undisturbed collect of every file (the same on every backend)."""
+
+    def run() -> Snapshot:
+        with world.trial_of("fresh") as t:
+            ref = forker.run("collect", t.env(world), {"files": [str(p) for p in world.files]})
+            if ref.error or ref.done is None:
+                raise RuntimeError(f"reference collect failed: {ref.error or ref.lines[-3:]}")
+            store = Store(t.url)
+            try:
+                return snapshot(store)
+            finally:
+                store.dispose()
+
+    return world.memo("collect", run)
+
+
+def reconcile_reference(world: World, forker: Forker) -> tuple[Snapshot, Snapshot, float]:
+    """(store before, store after, seconds) of an undisturbed reconcile of the ``stale`` state."""
+
+    def run() -> tuple[Snapshot, Snapshot, float]:
+        with world.trial_of("stale") as t:
+            store = Store(t.url)
+            try:
+                before = snapshot(store)
+                ref = forker.run("reconcile", t.env(world), {})
+                if ref.error or ref.done is None:
+                    raise RuntimeError(f"reference reconcile failed: {ref.error or ref.lines[-3:]}")
+                after = snapshot(store)
+            finally:
+                store.dispose()
+        if before == after:
+            raise RuntimeError("reconcile changed nothing; the campaign would prove nothing")
+        return before, after, float(ref.done["elapsed"])
+
+    return world.memo("reconcile", run)
+
+
+def remind_reference(world: World, forker: Forker, state: str, stage: str) -> set[str]:
+    """The Message-IDs an undisturbed run of ``stage`` delivers from base ``state``."""
+
+    def run() -> set[str]:
+        with (
+            world.trial_of(state) as t,
+            LoopbackSmtpServer(t.home / "mail-ref", keep_in_memory=False) as srv,
+        ):
+            args = {"stage": stage, "when": WHEN.isoformat()}
+            ref = forker.run("remind", {**t.env(world), **smtp_env(srv.port)}, args)
+            if ref.error or not ref.done or ref.done["sent"] == 0:
+                raise RuntimeError(f"reference {stage} run failed or sent nothing: {ref.error or ref.done}")
+            return set(srv.message_ids())
+
+    return world.memo(f"remind:{state}:{stage}", run)
+
+
 def crash_collect(
     world: World, forker: Forker, *, trials: int, backends: Sequence[str] = ("sqlite",), seed: int = 1
 ) -> CampaignResult:
@@ -73,17 +137,12 @@ def crash_collect(
     rng = random.Random(seed)
     started = time.monotonic()
     args = {"files": [str(p) for p in world.files]}
-    refs = {}
+    try:
+        reference = collect_reference(world, forker)
+    except RuntimeError as exc:
+        res.problem(str(exc))
+        return res
     landed = 0
-    for b in dict.fromkeys(backends):
-        with world.trial_of("fresh", b) as t:
-            ref = forker.run("collect", t.env(world), args)
-            if ref.error:
-                res.problem(f"reference collect on {b} failed: {ref.error}")
-                return res
-            store = Store(t.url)
-            refs[b] = snapshot(store)
-            store.dispose()
     for i in range(trials):
         b = _backend(backends, i)
         with world.trial_of("fresh", b) as t:
@@ -98,7 +157,7 @@ def crash_collect(
                 _finish(forker, res, label, "collect", env, args)
                 for p in integrity_problems(store):
                     res.problem(f"{label}, after the rerun: {p}")
-                lost, dup, notes = compare(refs[b], snapshot(store))
+                lost, dup, notes = compare(reference, snapshot(store))
                 res.lost += lost
                 res.duplicated += dup
                 for n in notes:
@@ -106,6 +165,7 @@ def crash_collect(
             finally:
                 store.dispose()
         res.trials += 1
+    res.counts["kills_landed"] = landed
     res.notes.append(f"{landed}/{trials} kills landed mid-run; backends {', '.join(dict.fromkeys(backends))}")
     res.seconds = time.monotonic() - started
     return res
@@ -119,22 +179,11 @@ def crash_reconcile(
     )
     rng = random.Random(seed)
     started = time.monotonic()
-    before: dict[str, dict] = {}
-    after: dict[str, dict] = {}
-    took: dict[str, float] = {}
-    for b in dict.fromkeys(backends):
-        with world.trial_of("stale", b) as t:
-            store = Store(t.url)
-            before[b] = snapshot(store)
-            ref = forker.run("reconcile", t.env(world), {})
-            if ref.error or ref.done is None:
-                res.problem(f"reference reconcile on {b} failed: {ref.error}")
-                return res
-            took[b] = float(ref.done["elapsed"])
-            after[b] = snapshot(store)
-            store.dispose()
-        if before[b] == after[b]:
-            res.problem(f"{b}: reconcile changed nothing; the campaign would prove nothing")
+    try:
+        before, after, took = reconcile_reference(world, forker)
+    except RuntimeError as exc:
+        res.problem(str(exc))
+        return res
     outcomes: Counter[str] = Counter()
     for i in range(trials):
         b = _backend(backends, i)
@@ -143,21 +192,21 @@ def crash_reconcile(
             env = t.env(world)
             run = forker.start("reconcile", env, {})
             forker.read(run, progress=0, timeout=60)  # until "ready"
-            time.sleep(rng.uniform(0, took[b] * 1.3))
+            time.sleep(rng.uniform(0, took * 1.3))
             forker.kill(run)
             forker.reap(run)
             store = Store(t.url)
             try:
                 mid = snapshot(store)
-                state = "old" if mid == before[b] else "new" if mid == after[b] else "mixed"
+                state = "old" if mid == before else "new" if mid == after else "mixed"
                 outcomes[state] += 1
                 if state == "mixed":
-                    _, _, notes = compare(after[b], mid)
+                    _, _, notes = compare(after, mid)
                     res.problem(f"{label}: findings half replaced after the kill: {notes[:2]}")
                 for p in integrity_problems(store):
                     res.problem(f"{label}, after the kill: {p}")
                 _finish(forker, res, label, "reconcile", env, {})
-                lost, dup, notes = compare(after[b], snapshot(store))
+                lost, dup, notes = compare(after, snapshot(store))
                 res.lost += lost
                 res.duplicated += dup
                 for n in notes:
@@ -165,9 +214,10 @@ def crash_reconcile(
             finally:
                 store.dispose()
         res.trials += 1
+    res.counts.update(outcomes)
     res.notes.append(
         f"state right after the kill: {outcomes['old']} all old, {outcomes['new']} all new, "
-        f"{outcomes['mixed']} mixed; reconcile took ~{max(took.values()):.2f}s"
+        f"{outcomes['mixed']} mixed; reconcile took ~{took:.2f}s"
     )
     res.seconds = time.monotonic() - started
     return res
@@ -194,18 +244,11 @@ def crash_remind(
     )
     rng = random.Random(seed)
     started = time.monotonic()
-    expected: dict[str, set[str]] = {}
-    for stage in stages:  # the reference: who gets a notice when nothing goes wrong
-        with (
-            world.trial_of("half", backends[0]) as t,
-            LoopbackSmtpServer(t.home / "mail-ref", keep_in_memory=False) as srv,
-        ):
-            args = {"stage": stage, "when": WHEN.isoformat()}
-            ref = forker.run("remind", {**t.env(world), **smtp_env(srv.port)}, args)
-            if ref.error or not ref.done or ref.done["sent"] == 0:
-                res.problem(f"reference {stage} run failed or sent nothing: {ref.error or ref.done}")
-                return res
-            expected[stage] = set(srv.message_ids())
+    try:
+        expected = {stage: remind_reference(world, forker, "half", stage) for stage in stages}
+    except RuntimeError as exc:
+        res.problem(str(exc))
+        return res
     landed = 0
     repeated_total = 0
     for i in range(trials):
@@ -245,9 +288,10 @@ def crash_remind(
             finally:
                 store.dispose()
         res.trials += 1
+    res.counts.update(kills_landed=landed, repeated=repeated_total)
     res.notes.append(
-        f"{landed}/{trials} kills landed mid-run; {repeated_total} notice(s) arrived twice, each the one in flight; "
-        f"notices per run: " + ", ".join(f"{s} {len(v)}" for s, v in expected.items())
+        f"{landed}/{trials} kills landed mid-run; {repeated_total} notice(s) arrived twice, each the one "
+        "in flight; notices per run: " + ", ".join(f"{s} {len(v)}" for s, v in expected.items())
     )
     res.seconds = time.monotonic() - started
     return res

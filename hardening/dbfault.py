@@ -20,7 +20,7 @@ from sqlalchemy import text
 from connectors.mail.loopback import LoopbackSmtpServer
 from duban.store.db import Store
 from hardening.checks import compare, integrity_problems, snapshot
-from hardening.crash import WHEN, smtp_env
+from hardening.crash import WHEN, collect_reference, remind_reference, smtp_env
 from hardening.forker import Forker, JobRun
 from hardening.report import CampaignResult
 from hardening.world import World, pg_admin
@@ -76,16 +76,11 @@ def db_terminate(
     started = time.monotonic()
     args_collect = {"files": [str(p) for p in world.files]}
     args_remind = {"stage": "due", "when": WHEN.isoformat()}
-    with world.trial_of("fresh", "postgresql") as t:
-        ref = forker.run("collect", t.env(world), args_collect)
-        store = Store(t.url)
-        reference = snapshot(store)
-        store.dispose()
-    with world.trial_of("half", "postgresql") as t, LoopbackSmtpServer(t.home / "mail", keep_in_memory=False) as srv:
-        ref_remind = forker.run("remind", {**t.env(world), **smtp_env(srv.port)}, args_remind)
-        expected = set(srv.message_ids())
-    if ref.error or ref_remind.error or not expected:
-        res.problem(f"reference runs failed: {ref.error or ref_remind.error or 'no notices'}")
+    try:
+        reference = collect_reference(world, forker)
+        expected = remind_reference(world, forker, "half", "due")
+    except RuntimeError as exc:
+        res.problem(str(exc))
         return res
     outcomes: Counter[str] = Counter()
     messages: Counter[str] = Counter()
@@ -96,7 +91,9 @@ def db_terminate(
         label = f"trial {i} ({job})"
         with world.trial_of(state, "postgresql") as t:
             assert t.pg_name is not None
-            srv = LoopbackSmtpServer(t.home / "mail", keep_in_memory=False).start() if job == "remind" else None
+            srv = (
+                LoopbackSmtpServer(t.home / "mail", keep_in_memory=False).start() if job == "remind" else None
+            )
             try:
                 env = {**t.env(world), **(smtp_env(srv.port) if srv else {})}
                 args = args_collect if job == "collect" else args_remind
@@ -118,7 +115,9 @@ def db_terminate(
                     res.problem(f"{label}: rerun did not finish: {rerun.error}")
                 store = Store(t.url)
                 try:
-                    for p in integrity_problems(store, notices_final=job == "remind", raw_files=job == "collect"):
+                    for p in integrity_problems(
+                        store, notices_final=job == "remind", raw_files=job == "collect"
+                    ):
                         res.problem(f"{label}: {p}")
                     if job == "collect":
                         lost, dup, notes = compare(reference, snapshot(store))
@@ -140,6 +139,7 @@ def db_terminate(
                 if srv is not None:
                     srv.stop()
         res.trials += 1
+    res.counts.update(terminated=hits, **{k.split()[0]: v for k, v in outcomes.items()})
     res.notes.append(
         f"{hits} backend(s) terminated inside a transaction; runs: "
         + ", ".join(f"{n} {k}" for k, n in outcomes.items())

@@ -26,10 +26,20 @@ from hypothesis import strategies as st
 
 from duban.settings import REPO_ROOT
 from hardening.bombs import BOMBS
-from hardening.fuzzgen import csv_files, html_files, mutate, xls_files, xlsx_files
+from hardening.fuzzgen import csv_files, html_files, xls_files, xlsx_files
+from hardening.mutate import mutate
 from hardening.report import CampaignResult
 
-__all__ = ["GENERATORS", "OK", "SLOW_S", "Prober", "corpus_files", "fuzz_bombs", "fuzz_corpus", "fuzz_generated"]
+__all__ = [
+    "GENERATORS",
+    "OK",
+    "SLOW_S",
+    "Prober",
+    "corpus_files",
+    "fuzz_bombs",
+    "fuzz_corpus",
+    "fuzz_generated",
+]
 
 OK = ("read", "empty", "rejected")
 SLOW_S = 5.0
@@ -58,8 +68,12 @@ class Prober:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._err = (self.workdir / "probe.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hardening.probe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._err, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            [sys.executable, "-m", "hardening.probe"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
         if self._line(120) != "probe ready":
             raise RuntimeError(f"hardening.probe did not start (see {self.workdir / 'probe.log'})")
@@ -68,7 +82,9 @@ class Prober:
         self._start()
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop()
 
     def _stop(self) -> None:
@@ -111,7 +127,12 @@ class Prober:
             self._stop()
             self._buf = b""
             self._start()
-            return {"outcome": "crash", "reason": "the probe worker died", "seconds": self.timeout_s, "peak_mb": 0}
+            return {
+                "outcome": "crash",
+                "reason": "the probe worker died",
+                "seconds": self.timeout_s,
+                "peak_mb": 0,
+            }
         return json.loads(line)
 
 
@@ -140,6 +161,7 @@ class _Tally:
 
     def close(self) -> None:
         tally = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        self.res.counts.update(self.outcomes)
         self.res.notes.append(
             f"outcomes: {tally}; slowest {self.slowest[0]:.2f}s ({self.slowest[1]}); "
             f"largest peak memory {self.biggest[0]:.0f} MB ({self.biggest[1]})"
@@ -150,12 +172,23 @@ def _safe(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[:60]
 
 
-def _run_strategy(name: str, strategy: st.SearchStrategy[tuple[bytes, str]], examples: int, seed_value: int,
-                  prober: Prober, tally: _Tally) -> None:
+def _run_strategy(
+    name: str,
+    strategy: st.SearchStrategy[tuple[bytes, str]],
+    examples: int,
+    seed_value: int,
+    prober: Prober,
+    tally: _Tally,
+) -> None:
     n = 0
 
-    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def body(drawn: tuple[bytes, str]) -> None:
         nonlocal n
@@ -166,8 +199,13 @@ def _run_strategy(name: str, strategy: st.SearchStrategy[tuple[bytes, str]], exa
     seed(seed_value)(body)()
 
 
-def fuzz_generated(prober: Prober, *, examples: int, seed_value: int = 8,
-                   generators: dict[str, st.SearchStrategy[tuple[bytes, str]]] | None = None) -> CampaignResult:
+def fuzz_generated(
+    prober: Prober,
+    *,
+    examples: int,
+    seed_value: int = 8,
+    generators: dict[str, st.SearchStrategy[tuple[bytes, str]]] | None = None,
+) -> CampaignResult:
     """``examples`` hypothesis examples from each generator, each through the probe."""
     gens = generators or GENERATORS
     res = CampaignResult("fuzz: generated files", f"hypothesis: {', '.join(gens)}; {examples} examples each")
@@ -184,11 +222,16 @@ def corpus_files(root: Path = CORPUS) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "SOURCES.md")
 
 
-def fuzz_corpus(prober: Prober, *, mutations: int, seed_value: int = 9, root: Path = CORPUS) -> CampaignResult:
+def fuzz_corpus(
+    prober: Prober, *, mutations: int, seed_value: int = 9, root: Path = CORPUS
+) -> CampaignResult:
     """Every corpus file as is, then ``mutations`` random mutations of each."""
     files = corpus_files(root)
-    res = CampaignResult("fuzz: corpus mutations", f"{len(files)} corpus files as is + {mutations} mutations each "
-                         "(bit flips, overwrites, truncation, inserts, damaged zip members)")
+    res = CampaignResult(
+        "fuzz: corpus mutations",
+        f"{len(files)} corpus files as is + {mutations} mutations each "
+        "(bit flips, overwrites, truncation, inserts, damaged zip members)",
+    )
     started = time.monotonic()
     rng = random.Random(seed_value)
     tally = _Tally(res, prober.workdir)
@@ -210,15 +253,21 @@ def fuzz_corpus(prober: Prober, *, mutations: int, seed_value: int = 9, root: Pa
 def fuzz_bombs(prober: Prober, *, scale: float = 1.0, names: list[str] | None = None) -> CampaignResult:
     """Each bomb once: its verdict, time and peak memory (bound: the prober's ``limit_mb``)."""
     chosen = {k: v for k, v in BOMBS.items() if names is None or k in names}
-    res = CampaignResult("fuzz: bombs", f"zip bomb, billion laughs, huge ranges and multipliers ({len(chosen)} files); "
-                         f"memory bound {prober.limit_mb} MB")
+    res = CampaignResult(
+        "fuzz: bombs",
+        f"zip bomb, billion laughs, huge ranges and multipliers ({len(chosen)} files); "
+        f"memory bound {prober.limit_mb} MB",
+    )
     started = time.monotonic()
     for name, (build, suffix) in chosen.items():
         data = build(scale)
         v = prober.probe(data, suffix)
         res.trials += 1
-        line = (f"{name}: {len(data):,} bytes → {v.get('outcome')} in {float(v.get('seconds', 0)):.2f}s, "
-                f"peak {float(v.get('peak_mb', 0)):.0f} MB" + (f" — {v.get('reason', '')[:120]}" if v.get("reason") else ""))
+        line = (
+            f"{name}: {len(data):,} bytes → {v.get('outcome')} in {float(v.get('seconds', 0)):.2f}s, "
+            f"peak {float(v.get('peak_mb', 0)):.0f} MB"
+            + (f" — {v.get('reason', '')[:120]}" if v.get("reason") else "")
+        )
         if v.get("outcome") not in OK or float(v.get("seconds", 0)) > SLOW_S:
             res.problem(line)
         else:

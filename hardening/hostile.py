@@ -29,34 +29,79 @@ __all__ = ["FORMULAS", "HTML", "MARKER", "NAMES", "HostileRun", "discard", "host
 
 MARKER = "PWNED"
 FORMULAS = (
-    '=HYPERLINK("http://evil.example/f","点此领取")', "+cmd|' /C calc'!A0", "-1+1+cmd|' /C calc'!A0",
-    "@SUM(1+1)*cmd|' /C calc'!A0", "=1+1", "\t=1+1", "\r=2+2",
+    '=HYPERLINK("http://evil.example/f","点此领取")',
+    "+cmd|' /C calc'!A0",
+    "-1+1+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "=1+1",
+    "\t=1+1",
+    "\r=2+2",
 )
 HTML = (
-    '<script>alert("x")</script>', '<a href="http://evil.example/l">点此核对</a>', "<img src=x onerror=alert(1)>",
-    '"><svg onload=alert(1)>', "javascript:alert(1)", "[点此](http://evil.example/md)",
+    '<script>alert("x")</script>',
+    '<a href="http://evil.example/l">点此核对</a>',
+    "<img src=x onerror=alert(1)>",
+    '"><svg onload=alert(1)>',
+    "javascript:alert(1)",
+    "[点此](http://evil.example/md)",
 )
 NAMES = (
-    "市'单引号'局", '市"双引号"局', "市局'; DROP TABLE submission;--", "市<b>标签</b>局", "市\x1b[31m控制\x07符局",
-    f"市../../{MARKER}局", "=市公式局", "市\u202e反向局", "市%s占位%d局", "市\\反斜杠局", "市局\r\nBcc: spy@evil.example",
+    "市'单引号'局",
+    '市"双引号"局',
+    "市局'; DROP TABLE submission;--",
+    "市<b>标签</b>局",
+    "市\x1b[31m控制\x07符局",
+    f"市../../{MARKER}局",
+    "=市公式局",
+    "市\u202e反向局",
+    "市%s占位%d局",
+    "市\\反斜杠局",
+    "市局\r\nBcc: spy@evil.example",
 )
 PERIOD = "2026Q4"
 
 
 def hostile_catalogue() -> Catalogue:
     """Eight tasks over the hostile units (each a lead of one, a co-unit of another)."""
-    titles = [FORMULAS[0], HTML[0], "推进'; DELETE FROM item;--", HTML[1], FORMULAS[1], "普通任务", FORMULAS[4], HTML[2]]
+    titles = [
+        FORMULAS[0],
+        HTML[0],
+        "推进'; DELETE FROM item;--",
+        HTML[1],
+        FORMULAS[1],
+        "普通任务",
+        FORMULAS[4],
+        HTML[2],
+    ]
     items = []
     for k, title in enumerate(titles):
         units = [NAMES[k % len(NAMES)], NAMES[(k + 3) % len(NAMES)]]
         assignments = tuple(
-            Assignment(unit=u, role=Role.LEAD if i == 0 else Role.CO, position=i, raw=u) for i, u in enumerate(units)
+            Assignment(unit=u, role=Role.LEAD if i == 0 else Role.CO, position=i, raw=u)
+            for i, u in enumerate(units)
         )
-        items.append(Item(f"H{k + 1:02d}", k + 1, "二", "重点任务", "(一)", "小节", title, title + "。", assignments))
+        items.append(
+            Item(f"H{k + 1:02d}", k + 1, "二", "重点任务", "(一)", "小节", title, title + "。", assignments)
+        )
     for extra, unit in enumerate(NAMES[8:]):  # every hostile unit has at least one task
-        items.append(Item(f"H{9 + extra:02d}", 9 + extra, "二", "重点任务", None, None, f"任务{extra}", "正文",
-                          (Assignment(unit=unit, role=Role.LEAD, position=0, raw=unit),)))
-    return Catalogue(Plan("测政发〔2026〕1号", "<b>测试</b>方案", date(2026, 1, 1), "测试市"), tuple(items), source_name="hostile")
+        items.append(
+            Item(
+                f"H{9 + extra:02d}",
+                9 + extra,
+                "二",
+                "重点任务",
+                None,
+                None,
+                f"任务{extra}",
+                "正文",
+                (Assignment(unit=unit, role=Role.LEAD, position=0, raw=unit),),
+            )
+        )
+    return Catalogue(
+        Plan("测政发〔2026〕1号", "<b>测试</b>方案", date(2026, 1, 1), "测试市"),
+        tuple(items),
+        source_name="hostile",
+    )
 
 
 def _config(world: World, dest: Path) -> Path:
@@ -64,12 +109,21 @@ def _config(world: World, dest: Path) -> Path:
 
     shutil.copytree(world.config_dir, dest)
     units = [
-        {"short_name": n, "full_name": f"丽水{n}全称", "aliases": [], "emails": [f"u{i}@hostile.example"],
-         **({"supervisor": {"name": "副秘书长<script>", "email": "sup@hostile.example"}} if i == 0 else {})}
+        {
+            "short_name": n,
+            "full_name": f"丽水{n}全称",
+            "aliases": [],
+            "emails": [f"u{i}@hostile.example"],
+            **(
+                {"supervisor": {"name": "副秘书长<script>", "email": "sup@hostile.example"}} if i == 0 else {}
+            ),
+        }
         for i, n in enumerate(NAMES)
     ]
-    (dest / "units.yaml").write_text(yaml.safe_dump({"placeholders": ["市级有关单位"], "units": units},
-                                                    allow_unicode=True), encoding="utf-8")
+    (dest / "units.yaml").write_text(
+        yaml.safe_dump({"placeholders": ["市级有关单位"], "units": units}, allow_unicode=True),
+        encoding="utf-8",
+    )
     return dest
 
 
@@ -126,11 +180,30 @@ def _csv_return(dest: Path, items: list[str]) -> Path:
 def _api_records() -> list[dict[str, Any]]:
     stamp = datetime(2027, 1, 5, 10, tzinfo=SHANGHAI).isoformat()
     return [
-        {"id": f"../../{MARKER}-api-1", "task_code": "H08", "org_name": NAMES[7], "period": PERIOD, "status": "推进中",
-         "progress": 50, "progress_text": f"{HTML[0]}{HTML[1]}\x00", "issues": FORMULAS[0], "next_plan": HTML[2],
-         "reporter": "王", "phone": "1", "updated_at": stamp},
-        {"id": f"..\\..\\{MARKER}-api-2", "task_code": "H01", "org_name": f"../../{MARKER}", "period": f"../{MARKER}",
-         "status": "推进中", "progress": 50, "progress_text": "x", "updated_at": stamp},
+        {
+            "id": f"../../{MARKER}-api-1",
+            "task_code": "H08",
+            "org_name": NAMES[7],
+            "period": PERIOD,
+            "status": "推进中",
+            "progress": 50,
+            "progress_text": f"{HTML[0]}{HTML[1]}\x00",
+            "issues": FORMULAS[0],
+            "next_plan": HTML[2],
+            "reporter": "王",
+            "phone": "1",
+            "updated_at": stamp,
+        },
+        {
+            "id": f"..\\..\\{MARKER}-api-2",
+            "task_code": "H01",
+            "org_name": f"../../{MARKER}",
+            "period": f"../{MARKER}",
+            "status": "推进中",
+            "progress": 50,
+            "progress_text": "x",
+            "updated_at": stamp,
+        },
     ]
 
 
@@ -150,17 +223,25 @@ def run_hostile(world: World, root: Path, *, backend: str = "sqlite") -> Hostile
     from hardening.isolation import seed_state
 
     home = root / "home"
-    url = f"sqlite:///{home / 'duban.db'}" if backend == "sqlite" else pg_create(f"hx_hostile_{uuid.uuid4().hex[:10]}")
+    url = (
+        f"sqlite:///{home / 'duban.db'}"
+        if backend == "sqlite"
+        else pg_create(f"hx_hostile_{uuid.uuid4().hex[:10]}")
+    )
     run = HostileRun(root, home, root / "out", root / "maildir", root / "outbox", url=url)
     cfg = write_sources(_config(world, root / "config-base"), root / "config", "cursor")
     with LoopbackSmtpServer(run.maildir) as smtp, LoopbackApi(_api_records(), token=TOKEN) as api:
-        settings = settings_for(home, url, cfg, host="127.0.0.1", port=smtp.port, security="none", rate_per_second=0)
+        settings = settings_for(
+            home, url, cfg, host="127.0.0.1", port=smtp.port, security="none", rate_per_second=0
+        )
         ctx = AppContext(settings)
         try:
             cat = hostile_catalogue()
             import_catalogue(ctx.store, cat, source_sha256="hostile")
             marks = {n: f"{HTML[i % len(HTML)]}{FORMULAS[i % len(FORMULAS)]}" for i, n in enumerate(NAMES)}
-            seed_state(ctx, {n: "previous" for n in NAMES}, marks)  # last period's values pre-fill the templates
+            seed_state(
+                ctx, {n: "previous" for n in NAMES}, marks
+            )  # last period's values pre-fill the templates
             templates = write_templates(ctx, PERIOD, run.out / "templates")
             run.xlsx += templates
             returns = run.out / "returns"
@@ -177,8 +258,9 @@ def run_hostile(world: World, root: Path, *, backend: str = "sqlite") -> Hostile
             for stage in ("open", "due"):
                 sender = SmtpSender(settings.smtp, backoff_s=0.01)
                 run.notices[stage] = run_stage(ctx, PERIOD, stage, when=lambda: WHEN, sender=sender).report
-            run.notices["overdue (dry run)"] = run_stage(ctx, PERIOD, "overdue", dry_run=True, outbox_dir=run.outbox,
-                                                         when=lambda: WHEN).report
+            run.notices["overdue (dry run)"] = run_stage(
+                ctx, PERIOD, "overdue", dry_run=True, outbox_dir=run.outbox, when=lambda: WHEN
+            ).report
             run.xlsx.append(write_ledger_file(ctx, PERIOD, run.out / "ledger.xlsx"))
             run.bulletin = dict(write_bulletin(ctx, PERIOD, run.out / "bulletin", pdf=False).files)
             run.xlsx += [p for p in run.bulletin.values() if str(p).endswith(".xlsx")]

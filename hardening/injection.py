@@ -33,8 +33,11 @@ from hardening.world import World
 __all__ = ["check_formulas", "check_markup", "check_names", "check_paths", "injection"]
 
 _FORMULA_START = ("=", "+", "-", "@")
-_BAD_TAG = re.compile(r"<\s*(script|svg|iframe|object|embed)\b|<\s*img\b(?![^>]*src=\"data:image/png;base64,)|<[^>]*\son\w+\s*=|"
-                      r"<a\b[^>]*href\s*=\s*[\"']?\s*(javascript:|https?://evil)", re.I)
+_BAD_TAG = re.compile(
+    r"<\s*(script|svg|iframe|object|embed)\b|<\s*img\b(?![^>]*src=\"data:image/png;base64,)|<[^>]*\son\w+\s*=|"
+    r"<a\b[^>]*href\s*=\s*[\"']?\s*(javascript:|https?://evil)",
+    re.I,
+)
 
 
 def _emls(run: HostileRun) -> list[Path]:
@@ -75,10 +78,12 @@ def check_formulas(files: list[tuple[str, bytes]]) -> tuple[int, int, list[str]]
                     cells += 1
                     if c.data_type == "f":
                         problems.append(f"{name}: {ws.title}!{c.coordinate} is a formula")
-                    if isinstance(c.value, str) and c.value.startswith(_FORMULA_START):
+                    elif isinstance(c.value, str) and c.value.startswith(_FORMULA_START):
                         hostile += 1
                         if template and ws.title != "_duban" and not c.quotePrefix:
-                            problems.append(f"{name}: {ws.title}!{c.coordinate} {c.value[:20]!r} has no quote prefix")
+                            problems.append(
+                                f"{name}: {ws.title}!{c.coordinate} {c.value[:20]!r} has no quote prefix"
+                            )
     return cells, hostile, problems
 
 
@@ -102,7 +107,7 @@ def check_markup(run: HostileRun) -> tuple[int, int, list[str]]:
         with zipfile.ZipFile(run.bulletin["docx"]) as z:
             for part in z.namelist():
                 body = z.read(part)
-                if b"<w:hyperlink" in body or b"evil.example" in body and part.endswith(".rels"):
+                if b"<w:hyperlink" in body or (b"evil.example" in body and part.endswith(".rels")):
                     problems.append(f"{run.bulletin['docx'].name}: {part} links out")
         docs.append(("docx", ""))
     return len(docs), escaped, problems
@@ -155,9 +160,13 @@ def check_names(run: HostileRun) -> tuple[int, list[str]]:
             if noticed - names:
                 problems.append(f"outbox: unit names changed on the way: {sorted(noticed - names)[:3]}")
             if owing - noticed:
-                problems.append(f"outbox: owing units without a due notice row: {sorted(owing - noticed)[:3]}")
+                problems.append(
+                    f"outbox: owing units without a due notice row: {sorted(owing - noticed)[:3]}"
+                )
             for name in names:
-                n = c.execute(text("select count(*) from assignment where unit = :u"), {"u": name}).scalar_one()
+                n = c.execute(
+                    text("select count(*) from assignment where unit = :u"), {"u": name}
+                ).scalar_one()
                 if not n:
                     problems.append(f"{name!r}: no assignment found by an exact query")
             missing_units = {u for (u,) in c.execute(text("select unit from finding where kind = 'missing'"))}
@@ -208,9 +217,9 @@ def injection(world: World, root: Path, *, backends: tuple[str, ...] = ("sqlite"
                 res.problem(f"{backend}: {p}")
             res.trials += 1
             res.notes.append(
-                f"{backend}: {len(files)} workbooks, {cells} cells ({formula_like} formula-like texts, 0 formulas "
-                f"expected); {docs} HTML/docx documents ({escaped} escaped hostile snippets); {written} files "
-                f"written; {names} hostile names round-tripped; notices refused to build: "
+                f"{backend}: {len(files)} workbooks, {cells} cells ({formula_like} formula-like texts, "
+                f"0 formulas expected); {docs} HTML/docx documents ({escaped} escaped hostile snippets); "
+                f"{written} files written; {names} hostile names round-tripped; notices refused to build: "
                 f"{'; '.join(failed) or 'none'}"
             )
             if not formula_like or not escaped:

@@ -49,15 +49,30 @@ def mark(index: int) -> str:
 def _table(unit: str, items: list[Any], m: str, *, invalid: bool) -> SheetTable:
     rows = []
     for k, (item, _role) in enumerate(items):
-        rows.append(SubmissionRow(row=4 + k, values={
-            "item_id": item.id, "title": item.title, "status": "推进中",
-            "progress": f"{m}八十左右" if invalid and k == 0 else 60,
-            "narrative": f"{m}完成阶段任务{k}", "problems": f"{m}问题", "next_steps": f"{m}计划",
-        }))
-    return SheetTable(source=f"{unit}.xlsx", sheet="填报表", header_row=3,
-                      columns={f: FIELDS[f] for f in ("item_id", "title", "status", "progress", "narrative",
-                                                      "problems", "next_steps")},
-                      rows=rows)
+        rows.append(
+            SubmissionRow(
+                row=4 + k,
+                values={
+                    "item_id": item.id,
+                    "title": item.title,
+                    "status": "推进中",
+                    "progress": f"{m}八十左右" if invalid and k == 0 else 60,
+                    "narrative": f"{m}完成阶段任务{k}",
+                    "problems": f"{m}问题",
+                    "next_steps": f"{m}计划",
+                },
+            )
+        )
+    return SheetTable(
+        source=f"{unit}.xlsx",
+        sheet="填报表",
+        header_row=3,
+        columns={
+            f: FIELDS[f]
+            for f in ("item_id", "title", "status", "progress", "narrative", "problems", "next_steps")
+        },
+        rows=rows,
+    )
 
 
 def seed_state(ctx: AppContext, fates: dict[str, str], marks: dict[str, str]) -> None:
@@ -74,8 +89,13 @@ def seed_state(ctx: AppContext, fates: dict[str, str], marks: dict[str, str]) ->
             table = _table(unit, items, marks[unit], invalid=invalid)
             reported, findings = validate_table(table, catalogue, unit, period)
             store_submission(
-                ctx.store, received=Received("file", f"{period}-{n}.xlsx", at, sha256=f"{period}-{unit}"),
-                period=period, unit=unit, items=reported, findings=findings, catalogue_version=version,
+                ctx.store,
+                received=Received("file", f"{period}-{n}.xlsx", at, sha256=f"{period}-{unit}"),
+                period=period,
+                unit=unit,
+                items=reported,
+                findings=findings,
+                catalogue_version=version,
             )
 
 
@@ -125,24 +145,32 @@ def check_messages(ctx: AppContext, outbox: Path, marks: dict[str, str]) -> tupl
                 problems.append(f"{unit}: attached template says unit {meta.get('unit')!r}")
             ids = [r[0] for r in rows[3:] if r and r[0]]
             if set(ids) != own_ids or len(ids) != len(own_ids):
-                problems.append(f"{unit}: template lists {sorted(set(ids) ^ own_ids)[:5]} beyond/short of its own")
+                problems.append(
+                    f"{unit}: template lists {sorted(set(ids) ^ own_ids)[:5]} beyond/short of its own"
+                )
             blobs.append("\n".join("\t".join(r) for r in rows))
         seen = {m for b in blobs for m in _MARK.findall(b)}
         own_seen += own in seen
         foreign = seen - {own}
         if foreign:
-            problems.append(f"{unit}: its {msg['X-Duban-Notice']} notice shows other units' rows {sorted(foreign)[:3]}")
+            problems.append(
+                f"{unit}: its {msg['X-Duban-Notice']} notice shows other units' rows {sorted(foreign)[:3]}"
+            )
     return len(files), own_seen, problems
 
 
-def _one_case(world: World, fates: dict[str, str], stage: str, res: CampaignResult, label: str) -> tuple[int, int]:
+def _one_case(
+    world: World, fates: dict[str, str], stage: str, res: CampaignResult, label: str
+) -> tuple[int, int]:
     marks = {u: mark(i) for i, u in enumerate(world.units)}
     with world.trial_of("fresh") as t:
         ctx = AppContext(t.settings(world))
         try:
             seed_state(ctx, fates, marks)
             outbox = t.home / "outbox"
-            report = run_stage(ctx, "2026Q4", stage, dry_run=True, outbox_dir=outbox, when=lambda: WHEN).report
+            report = run_stage(
+                ctx, "2026Q4", stage, dry_run=True, outbox_dir=outbox, when=lambda: WHEN
+            ).report
             if report.failed:
                 res.problem(f"{label}: {report.failed} notice(s) failed to build: {report.lines[:2]}")
             n, own, problems = check_messages(ctx, outbox, marks)
@@ -153,18 +181,29 @@ def _one_case(world: World, fates: dict[str, str], stage: str, res: CampaignResu
     return n, own
 
 
-def isolation(world: World, *, examples: int, seed_value: int = 10, stages: tuple[str, ...] = STAGES) -> CampaignResult:
-    """A hypothesis property over the seed's units: fates drawn per unit, a stage drawn, every message checked."""
-    res = CampaignResult("isolation: notices and templates",
-                         "hypothesis: random fate per seed unit × stage; every notice, HTML part and attached "
-                         f"template searched for other units' marks ({examples} examples)")
+def isolation(
+    world: World, *, examples: int, seed_value: int = 10, stages: tuple[str, ...] = STAGES
+) -> CampaignResult:
+    """A property over the seed's units: a fate per unit and a stage drawn, every message checked."""
+    res = CampaignResult(
+        "isolation: notices and templates",
+        "hypothesis: random fate per seed unit × stage; every notice, HTML part and attached "
+        f"template searched for other units' marks ({examples} examples)",
+    )
     started = time.monotonic()
     checked = marked = 0
 
-    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.sampled_from(FATES), min_size=len(world.units), max_size=len(world.units)),
-           st.sampled_from(stages))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        st.lists(st.sampled_from(FATES), min_size=len(world.units), max_size=len(world.units)),
+        st.sampled_from(stages),
+    )
     def body(fate_list: list[str], stage: str) -> None:
         nonlocal checked, marked
         res.trials += 1
@@ -174,6 +213,7 @@ def isolation(world: World, *, examples: int, seed_value: int = 10, stages: tupl
         marked += own
 
     seed(seed_value)(body)()
+    res.counts.update(messages=checked, quoting_own_rows=marked)
     res.notes.append(
         f"{checked} messages checked over {res.trials} examples ({len(world.units)} units); {marked} of them "
         "quote their own unit's rows (pre-filled or invalid values), none another's"
@@ -182,4 +222,3 @@ def isolation(world: World, *, examples: int, seed_value: int = 10, stages: tupl
         res.problem("no message quoted any row at all: the property was not exercised")
     res.seconds = time.monotonic() - started
     return res
-

@@ -34,6 +34,7 @@ class CampaignResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)  # figures for tests and tools (kills landed …)
 
     @property
     def ok(self) -> bool:

@@ -39,9 +39,9 @@ from hardening.world import World, settings_for
 __all__ = ["SECRETS", "forms", "scan", "secrets_scan"]
 
 USER = "duban-ops"
-PASSWORD = "Smtp-pw-5e1f0a9c77"  # noqa: S105 - test secrets: the scan looks for exactly these
-WRONG_PASSWORD = "Smtp-wrong-3b8d2e41"  # noqa: S105
-TOKEN = "api-tok-c4a91f2e6b0d"  # noqa: S105
+PASSWORD = "Smtp-pw-5e1f0a9c77"
+WRONG_PASSWORD = "Smtp-wrong-3b8d2e41"
+TOKEN = "api-tok-c4a91f2e6b0d"
 SECRETS = (PASSWORD, WRONG_PASSWORD, TOKEN)
 
 
@@ -80,15 +80,22 @@ class _Capture(logging.Handler):
 
 def _cli(args: list[str], env: dict[str, str]) -> bytes:
     done = subprocess.run(
-        [sys.executable, "-m", "duban_app.cli.main", *args], cwd=REPO_ROOT, capture_output=True, timeout=300,
-        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}, check=False,
+        [sys.executable, "-m", "duban_app.cli.main", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+        check=False,
     )
     return done.stdout + done.stderr
 
 
 def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResult:
-    res = CampaignResult("secrets: logs, artifacts, .eml", "SMTP password and API token used, refused and echoed; "
-                         "logs at DEBUG, CLI output, every file under DUBAN_HOME, delivered and dry-run .eml searched")
+    res = CampaignResult(
+        "secrets: logs, artifacts, .eml",
+        "SMTP password and API token used, refused and echoed; "
+        "logs at DEBUG, CLI output, every file under DUBAN_HOME, delivered and dry-run .eml searched",
+    )
     started = time.monotonic()
     blobs: dict[str, bytes] = {}
     capture = _Capture()
@@ -102,11 +109,21 @@ def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResul
     with world.trial_of("half") as t, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         cfg = write_sources(world.config_dir, root / "config", "cursor")
         maildir, outbox = root / "maildir", root / "outbox"
-        with LoopbackSmtpServer(maildir, tls_context=server_tls, implicit_tls=True, auth=(USER, PASSWORD)) as smtp, \
-                LoopbackApi(api_records(world)[:45], token=TOKEN, page_size=20) as api:
+        with (
+            LoopbackSmtpServer(
+                maildir, tls_context=server_tls, implicit_tls=True, auth=(USER, PASSWORD)
+            ) as smtp,
+            LoopbackApi(api_records(world)[:45], token=TOKEN, page_size=20) as api,
+        ):
             os.environ["DUBAN_SOURCE_ZZD_PROGRESS_URL"] = api.base_url
             try:
-                smtp_kw = {"host": "127.0.0.1", "port": smtp.port, "security": "ssl", "user": USER, "rate_per_second": 0}
+                smtp_kw = {
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "security": "ssl",
+                    "user": USER,
+                    "rate_per_second": 0,
+                }
                 good = settings_for(t.home, t.url, cfg, password=PASSWORD, **smtp_kw)
                 bad = settings_for(t.home, t.url, cfg, password=WRONG_PASSWORD, **smtp_kw)
                 blobs["repr(settings)"] = (repr(good) + str(good) + good.model_dump_json()).encode()
@@ -114,40 +131,69 @@ def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResul
                 try:
                     rep = collect_api(ctx, token=TOKEN)
                     res.notes.append(f"API pull with the token: {rep.api_records_new} records")
-                    api.set_faults(Fault("status", status=403, times=100,
-                                         body=json.dumps({"error": f"token {TOKEN} is not allowed"})))
+                    api.set_faults(
+                        Fault(
+                            "status",
+                            status=403,
+                            times=100,
+                            body=json.dumps({"error": f"token {TOKEN} is not allowed"}),
+                        )
+                    )
                     try:
                         collect_api(ctx, token=TOKEN)
                         res.problem("a 403 echoing the token did not fail the pull")
                     except DubanError as exc:
                         blobs["API error message"] = str(exc).encode()
                     api.set_faults()
-                    sent = run_stage(ctx, "2026Q4", "due", when=lambda: WHEN,
-                                     sender=SmtpSender(good.smtp, ssl_context=trusting, backoff_s=0.01)).report
+                    sent = run_stage(
+                        ctx,
+                        "2026Q4",
+                        "due",
+                        when=lambda: WHEN,
+                        sender=SmtpSender(good.smtp, ssl_context=trusting, backoff_s=0.01),
+                    ).report
                     res.notes.append(f"SMTP with login: {sent.sent} notices sent")
                     run_stage(ctx, "2026Q4", "remind", dry_run=True, outbox_dir=outbox, when=lambda: WHEN)
                 finally:
                     ctx.close()
                 ctx = AppContext(bad)
                 try:
-                    refused = run_stage(ctx, "2026Q4", "overdue", when=lambda: WHEN,
-                                        sender=SmtpSender(bad.smtp, ssl_context=trusting, backoff_s=0.01)).report
+                    refused = run_stage(
+                        ctx,
+                        "2026Q4",
+                        "overdue",
+                        when=lambda: WHEN,
+                        sender=SmtpSender(bad.smtp, ssl_context=trusting, backoff_s=0.01),
+                    ).report
                     blobs["refused run report"] = "\n".join([refused.stopped or "", *refused.lines]).encode()
                     if not refused.failed:
                         res.problem("a wrong SMTP password did not fail the stage")
                 finally:
                     ctx.close()
                 if cli:
-                    env = {"DUBAN_HOME": str(t.home), "DUBAN_DATABASE_URL": t.url, "DUBAN_CONFIG_DIR": str(cfg),
-                           "DUBAN_SMTP_HOST": "127.0.0.1", "DUBAN_SMTP_PORT": str(smtp.port), "DUBAN_SMTP_SECURITY": "ssl",
-                           "DUBAN_SMTP_USER": USER, "DUBAN_SMTP__RATE_PER_SECOND": "0",
-                           "SSL_CERT_FILE": str(root / "tls" / "cert.pem"), "DUBAN_ZZD_TOKEN": TOKEN,
-                           "DUBAN_SOURCE_ZZD_PROGRESS_URL": api.base_url}
-                    blobs["cli: collect"] = _cli(["collect", "--source", "zzd_progress"],
-                                                 {**env, "DUBAN_SMTP_PASSWORD": PASSWORD})
+                    env = {
+                        "DUBAN_HOME": str(t.home),
+                        "DUBAN_DATABASE_URL": t.url,
+                        "DUBAN_CONFIG_DIR": str(cfg),
+                        "DUBAN_SMTP_HOST": "127.0.0.1",
+                        "DUBAN_SMTP_PORT": str(smtp.port),
+                        "DUBAN_SMTP_SECURITY": "ssl",
+                        "DUBAN_SMTP_USER": USER,
+                        "DUBAN_SMTP__RATE_PER_SECOND": "0",
+                        "SSL_CERT_FILE": str(root / "tls" / "cert.pem"),
+                        "DUBAN_ZZD_TOKEN": TOKEN,
+                        "DUBAN_SOURCE_ZZD_PROGRESS_URL": api.base_url,
+                    }
+                    blobs["cli: collect"] = _cli(
+                        ["collect", "--source", "zzd_progress"], {**env, "DUBAN_SMTP_PASSWORD": PASSWORD}
+                    )
                     blobs["cli: remind (wrong password)"] = _cli(
-                        ["remind", "--period", "2026Q4", "--stage", "open"], {**env, "DUBAN_SMTP_PASSWORD": WRONG_PASSWORD})
-                    blobs["cli: outbox"] = _cli(["outbox", "--period", "2026Q4"], {**env, "DUBAN_SMTP_PASSWORD": PASSWORD})
+                        ["remind", "--period", "2026Q4", "--stage", "open"],
+                        {**env, "DUBAN_SMTP_PASSWORD": WRONG_PASSWORD},
+                    )
+                    blobs["cli: outbox"] = _cli(
+                        ["outbox", "--period", "2026Q4"], {**env, "DUBAN_SMTP_PASSWORD": PASSWORD}
+                    )
             finally:
                 os.environ.pop("DUBAN_SOURCE_ZZD_PROGRESS_URL", None)
         root_logger.removeHandler(capture)
@@ -160,8 +206,10 @@ def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResul
     for finding in scan(blobs):
         res.problem(finding)
     res.trials = len(blobs)
-    res.notes.append(f"searched {len(blobs)} outputs ({len(files)} files, {len(capture.lines)} log records, "
-                     f"{sum(len(b) for b in blobs.values()):,} bytes) for {len(SECRETS)} secrets in 4 encodings")
+    res.notes.append(
+        f"searched {len(blobs)} outputs ({len(files)} files, {len(capture.lines)} log records, "
+        f"{sum(len(b) for b in blobs.values()):,} bytes) for {len(SECRETS)} secrets in 4 encodings"
+    )
     if len(capture.lines) < 10 or not list(maildir.glob("*.eml")):
         res.problem("too little was captured or delivered: the scan proves nothing")
     res.seconds = time.monotonic() - started

@@ -57,7 +57,9 @@ def tls_pair(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -65,7 +67,9 @@ def tls_pair(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     cert_pem, key_pem = tmp / "cert.pem", tmp / "key.pem"
     cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert_pem, key_pem)
@@ -97,23 +101,49 @@ def _random_data(rng: random.Random, replies: list[str], share: float) -> Callab
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("421 at DATA", faults=lambda r, _a: _random_data(r, ["421 4.3.2 service not available"], 0.3),
-             words=("421",)),
-    Scenario("451 greylisting (every first attempt)",
-             faults=lambda _r, _a: lambda ev: "451 4.7.1 greylisted" if ev.phase == "DATA" and ev.attempt == 1 else None,
-             words=("451",)),
+    Scenario(
+        "421 at DATA",
+        faults=lambda r, _a: _random_data(r, ["421 4.3.2 service not available"], 0.3),
+        words=("421",),
+    ),
+    Scenario(
+        "451 greylisting (every first attempt)",
+        faults=lambda _r, _a: (
+            lambda ev: "451 4.7.1 greylisted" if ev.phase == "DATA" and ev.attempt == 1 else None
+        ),
+        words=("451",),
+    ),
     Scenario("550 for one recipient", refuse_one=True, words=("550",)),
-    Scenario("550 for the office on every Cc", stage="overdue", refused_cc=OFFICE,
-             faults=lambda _r, _a: FaultPlan(recipient_replies={OFFICE: "550 5.1.1 mailbox unavailable"}),
-             words=("550",)),
-    Scenario("dropped connection at DATA", faults=lambda r, _a: _random_data(r, [DROP], 0.25),
-             words=("disconnect", "closed")),
-    Scenario("mixed 421/451/drop", faults=lambda r, _a: _random_data(
-        r, ["421 4.3.2 busy", "451 4.3.0 try again", DROP], 0.35), words=("421", "451", "disconnect", "closed")),
-    Scenario("TLS handshake: untrusted certificate", tls=True, first={"security": "starttls", "trust": False},
-             fixed={"security": "starttls", "trust": True}, words=("certificate",)),
-    Scenario("TLS handshake: implicit TLS against a plain server", first={"security": "ssl"},
-             fixed={"security": "none"}, words=("ssl", "tls", "wrong version", "eof")),
+    Scenario(
+        "550 for the office on every Cc",
+        stage="overdue",
+        refused_cc=OFFICE,
+        faults=lambda _r, _a: FaultPlan(recipient_replies={OFFICE: "550 5.1.1 mailbox unavailable"}),
+        words=("550",),
+    ),
+    Scenario(
+        "dropped connection at DATA",
+        faults=lambda r, _a: _random_data(r, [DROP], 0.25),
+        words=("disconnect", "closed"),
+    ),
+    Scenario(
+        "mixed 421/451/drop",
+        faults=lambda r, _a: _random_data(r, ["421 4.3.2 busy", "451 4.3.0 try again", DROP], 0.35),
+        words=("421", "451", "disconnect", "closed"),
+    ),
+    Scenario(
+        "TLS handshake: untrusted certificate",
+        tls=True,
+        first={"security": "starttls", "trust": False},
+        fixed={"security": "starttls", "trust": True},
+        words=("certificate",),
+    ),
+    Scenario(
+        "TLS handshake: implicit TLS against a plain server",
+        first={"security": "ssl"},
+        fixed={"security": "none"},
+        words=("ssl", "tls", "wrong version", "eof"),
+    ),
 )
 
 
@@ -123,12 +153,27 @@ def _sender(settings: Any, opts: dict[str, Any], trusting: ssl.SSLContext | None
     return SmtpSender(cfg, backoff_s=0.005, ssl_context=ctx)
 
 
-def _run(world: World, home: Path, url: str, port: int, stage: str, opts: dict[str, Any],
-         trusting: ssl.SSLContext | None) -> Any:
+def _run(
+    world: World,
+    home: Path,
+    url: str,
+    port: int,
+    stage: str,
+    opts: dict[str, Any],
+    trusting: ssl.SSLContext | None,
+) -> Any:
     from hardening.world import settings_for
 
-    settings = settings_for(home, url, world.config_dir, host="127.0.0.1", port=port, security="none",
-                            rate_per_second=0, timeout_s=5)
+    settings = settings_for(
+        home,
+        url,
+        world.config_dir,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        rate_per_second=0,
+        timeout_s=5,
+    )
     ctx = AppContext(settings)
     try:
         return run_stage(ctx, "2026Q4", stage, when=lambda: WHEN, sender=_sender(settings, opts, trusting))
@@ -147,21 +192,24 @@ def _rows(url: str) -> list[NoticeRow]:
         store.dispose()
 
 
-def smtp_faults(world: World, *, trials: int, seed: int = 5, scenarios: tuple[Scenario, ...] = SCENARIOS) -> CampaignResult:
-    """``trials`` runs of every scenario (each a fresh store and server)."""
+def smtp_faults(
+    world: World,
+    *,
+    trials: int,
+    seed: int = 5,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
+    state: str = "half",
+) -> CampaignResult:
+    """``trials`` runs of every scenario (each a fresh copy of base ``state`` and a fresh server)."""
     res = CampaignResult("fault: SMTP", "; ".join(s.name for s in scenarios))
     rng = random.Random(seed)
     started = time.monotonic()
-    expected: dict[str, set[str]] = {}
-    for stage in {s.stage for s in scenarios}:
-        with world.trial_of("half") as t, LoopbackSmtpServer(t.home / "mail") as srv:
-            _run(world, t.home, t.url, srv.port, stage, {}, None)
-            expected[stage] = set(srv.message_ids())
+    expected = {stage: _reference(world, state, stage) for stage in {s.stage for s in scenarios}}
     stopped_runs = injected = 0
     for sc in scenarios:
         for k in range(trials):
             label = f"{sc.name} #{k}"
-            with world.trial_of("half") as t:
+            with world.trial_of(state) as t:
                 server_tls, trusting = tls_pair(t.home / "tls") if sc.tls else (None, None)
                 refused_addr = None
                 fault = sc.faults(rng, []) if sc.faults else None
@@ -170,7 +218,9 @@ def smtp_faults(world: World, *, trials: int, seed: int = 5, scenarios: tuple[Sc
                     refused_addr = _unit_email(world, unit)
                     fault = FaultPlan(recipient_replies={refused_addr: "550 5.1.1 no such mailbox"})
                 with LoopbackSmtpServer(t.home / "mail", faults=fault, tls_context=server_tls) as srv:
-                    reports = [_run(world, t.home, t.url, srv.port, sc.stage, sc.first or {}, trusting).report]
+                    reports = [
+                        _run(world, t.home, t.url, srv.port, sc.stage, sc.first or {}, trusting).report
+                    ]
                     while not reports[-1].ok and len(reports) <= MAX_RERUNS:
                         opts = sc.fixed or sc.first or {}
                         reports.append(_run(world, t.home, t.url, srv.port, sc.stage, opts, trusting).report)
@@ -184,12 +234,24 @@ def smtp_faults(world: World, *, trials: int, seed: int = 5, scenarios: tuple[Sc
                 _judge(res, label, sc, reports, rows, counts, expected[sc.stage], refused_addr)
                 stopped_runs += sum(1 for r in reports if not r.ok)
             res.trials += 1
+    res.counts.update(faults=injected, resumed=stopped_runs)
     res.notes.append(
         f"{injected} faulty replies, drops or refusals; {stopped_runs} run(s) ended with failures or "
         "stopped early and were resumed by a rerun"
     )
     res.seconds = time.monotonic() - started
     return res
+
+
+def _reference(world: World, state: str, stage: str) -> set[str]:
+    """Message-IDs of an undisturbed run of ``stage`` from base ``state``."""
+
+    def run() -> set[str]:
+        with world.trial_of(state) as t, LoopbackSmtpServer(t.home / "mail") as srv:
+            _run(world, t.home, t.url, srv.port, stage, {}, None)
+            return set(srv.message_ids())
+
+    return world.memo(f"smtp:{state}:{stage}", run)
 
 
 def _planned_units(world: World, t: Any, stage: str) -> list[str]:
@@ -211,16 +273,28 @@ def _unit_email(world: World, unit: str) -> str:
     return UnitDirectory.load(world.config_dir / "units.yaml").get(unit).emails[0]
 
 
-def _judge(res: CampaignResult, label: str, sc: Scenario, reports: list[Any], rows: list[NoticeRow],
-           counts: Counter[str], expected: set[str], refused_addr: str | None) -> None:
+def _judge(
+    res: CampaignResult,
+    label: str,
+    sc: Scenario,
+    reports: list[Any],
+    rows: list[NoticeRow],
+    counts: Counter[str],
+    expected: set[str],
+    refused_addr: str | None,
+) -> None:
     by_mid = {r.message_id: r for r in rows}
-    refused_mids = {r.message_id for r in rows if refused_addr and refused_addr in (r.failed_recipients or {})}
+    refused_mids = {
+        r.message_id for r in rows if refused_addr and refused_addr in (r.failed_recipients or {})
+    }
     arrived = set(counts)
     missing = expected - arrived - refused_mids
     res.lost += len(missing)
     res.duplicated += sum(c - 1 for c in counts.values())
     if missing:
-        res.problem(f"{label}: {len(missing)} notice(s) never arrived, e.g. {by_mid.get(next(iter(missing)))}")
+        res.problem(
+            f"{label}: {len(missing)} notice(s) never arrived, e.g. {by_mid.get(next(iter(missing)))}"
+        )
     if refused_addr:
         if len(refused_mids) != 1:
             res.problem(f"{label}: the 550 for {refused_addr} is not recorded on exactly one notice")
@@ -231,7 +305,9 @@ def _judge(res: CampaignResult, label: str, sc: Scenario, reports: list[Any], ro
             if mid in arrived:
                 res.problem(f"{label}: the refused notice arrived anyway")
     if sc.refused_cc:
-        unrecorded = [r.unit for r in rows if r.state == "sent" and sc.refused_cc not in (r.failed_recipients or {})]
+        unrecorded = [
+            r.unit for r in rows if r.state == "sent" and sc.refused_cc not in (r.failed_recipients or {})
+        ]
         if unrecorded:
             res.problem(f"{label}: the refused Cc is not recorded on {len(unrecorded)} sent notice(s)")
     for r in rows:

@@ -13,10 +13,12 @@ collecting half of them — are done once, into *base* stores, and every trial g
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +42,7 @@ __all__ = [
     "pg_drop",
     "pg_url",
     "settings_for",
+    "shared_world",
 ]
 
 PERIOD = "2026Q4"
@@ -131,13 +134,21 @@ class World:
     api_records: list[dict[str, Any]]
     sqlite_bases: dict[str, Path] = field(default_factory=dict)
     pg_bases: dict[str, str] = field(default_factory=dict)
+    scratch: Path | None = None  # where this process puts its trials (default: root)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # reference runs, by key
     _n: int = 0
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per world and process (reference runs are the same on every backend)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
     # -- trials ---------------------------------------------------------------------------
     def trial(self, state: str, backend: str = "sqlite") -> Trial:
         """A fresh copy of base ``state`` on ``backend`` (``sqlite`` or ``postgresql``)."""
         self._n += 1
-        home = self.root / "trials" / f"t{self._n:04d}"
+        home = (self.scratch or self.root) / "trials" / f"t{os.getpid()}-{self._n:04d}"
         home.mkdir(parents=True)
         if backend == "sqlite":
             db = home / "duban.db"
@@ -165,7 +176,7 @@ class World:
         if state not in self.pg_bases:
             name = f"hx_base_{state}_{uuid.uuid4().hex[:8]}"
             url = pg_create(name)
-            _build_state(self, state, url, self.root / "pg-home" / state)
+            _build_state(self, state, url, (self.scratch or self.root) / f"pg-home-{os.getpid()}" / state)
             self.pg_bases[state] = name
         return self.pg_bases[state]
 
@@ -248,4 +259,44 @@ def build_world(root: Path, *, seed: int = 7) -> World:
         shutil.copyfile(fresh, db)
         _build_state(world, state, f"sqlite:///{db}", root / "base-home")  # the plan import is a no-op
         world.sqlite_bases[state] = db
+    return world
+
+
+def _save(world: World, path: Path) -> None:
+    data = {
+        "root": str(world.root),
+        "config_dir": str(world.config_dir),
+        "returns": str(world.returns),
+        "files": [str(p) for p in world.files],
+        "units": world.units,
+        "api_records": world.api_records,
+        "sqlite_bases": {k: str(v) for k, v in world.sqlite_bases.items()},
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _load(path: Path, scratch: Path) -> World:
+    d = json.loads(path.read_text(encoding="utf-8"))
+    return World(
+        Path(d["root"]),
+        Path(d["config_dir"]),
+        Path(d["returns"]),
+        [Path(p) for p in d["files"]],
+        d["units"],
+        d["api_records"],
+        {k: Path(v) for k, v in d["sqlite_bases"].items()},
+        scratch=scratch,
+    )
+
+
+def shared_world(cache_dir: Path, scratch: Path) -> World:
+    """The world built once in ``cache_dir`` and shared by every process that asks (a file lock
+    makes the others wait for the first); each process keeps its trials under ``scratch``."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        index = cache_dir / "world.json"
+        if not index.exists():
+            _save(build_world(cache_dir / "world"), index)
+        world = _load(index, scratch)
     return world

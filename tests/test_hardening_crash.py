@@ -54,17 +54,23 @@ def _clean(res) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-def test_sigkill_during_collect_then_rerun_stores_every_file_once(world: World, forker: Forker, backend: str) -> None:
+def test_sigkill_during_collect_then_rerun_stores_every_file_once(
+    world: World, forker: Forker, backend: str
+) -> None:
     res = crash_collect(world, forker, trials=2, backends=(backend,), seed=11)
     _clean(res)
     assert res.trials == 2 and res.duplicated == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-def test_sigkill_during_reconcile_leaves_all_old_or_all_new_findings(world: World, forker: Forker, backend: str) -> None:
+def test_sigkill_during_reconcile_leaves_all_old_or_all_new_findings(
+    world: World, forker: Forker, backend: str
+) -> None:
     res = crash_reconcile(world, forker, trials=2, backends=(backend,), seed=12)
     _clean(res)
-    assert "0 mixed" in res.notes[0]
+    assert (
+        res.counts.get("mixed", 0) == 0 and res.counts.get("old", 0) + res.counts.get("new", 0) == res.trials
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -82,8 +88,7 @@ def test_backend_terminated_mid_transaction_then_rerun_completes(
 ) -> None:
     res = db_terminate(world, forker, trials=2, seed=14)
     _clean(res)
-    assert "terminated inside a transaction" in res.notes[0]
-    assert not res.notes[0].startswith("0 backend")
+    assert res.counts["terminated"] >= 1
 
 
 def test_the_checks_catch_an_orphan_row_a_half_submission_and_a_lost_item(world: World) -> None:
@@ -97,8 +102,12 @@ def test_the_checks_catch_an_orphan_row_a_half_submission_and_a_lost_item(world:
                 sid = c.execute(text("select min(id) from submission where state = 'accepted'")).scalar_one()
                 c.execute(text("delete from submission_item where submission_id = :s"), {"s": sid})
                 c.execute(text("delete from finding where submission_id = :s"), {"s": sid})
-                c.execute(text("update submission_item set submission_id = 999999 where id = "
-                               "(select max(id) from submission_item)"))
+                c.execute(
+                    text(
+                        "update submission_item set submission_id = 999999 where id = "
+                        "(select max(id) from submission_item)"
+                    )
+                )
             problems = integrity_problems(store)
             lost, dup, notes = compare(reference, snapshot(store))
         finally:

@@ -100,3 +100,16 @@ def test_keyword_lookalike_headings_are_not_a_report(corpus: Path) -> None:
     path = corpus / "alibaba_easyexcel/easyexcel-test/src/test/resources/compatibility/t04.xlsx"
     with pytest.raises(SubmissionUnreadable, match="no report table found"):
         read_tables(path)
+
+
+def test_a_rust_panic_in_calamine_becomes_a_reason(corpus: Path, tmp_path: Path) -> None:
+    # 22 bytes overwritten in a BIFF5 formula make calamine panic (pyo3 PanicException is a
+    # BaseException); the damaged copy is written to tmp_path, the corpus file is untouched.
+    data = bytearray((corpus / "SheetJS_test_files/sheet_visibility5.xls").read_bytes())
+    data[8616:8638] = bytes.fromhex("aa6175fc4482c91eb65c479b2141f82504390a037f0c")
+    damaged = tmp_path / "damaged.xls"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SubmissionUnreadable) as info:
+        read_tables(damaged)
+    assert "damaged" in info.value.reason_en
+    assert "损坏" in info.value.reason_zh

@@ -500,3 +500,94 @@ def test_html_page_without_a_table(tmp_path: Path) -> None:
     path = tmp_path / "page.xls"
     path.write_text("<html><body><p>登录超时，请重新登录</p></body></html>", encoding="utf-8")
     assert "HTML page without a table" in _reject(path).reason_en
+
+
+# --- small files that ask for a lot ---------------------------------------------------------
+
+_SML = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+
+
+def _raw_xlsx(path: Path, sheet_data: str) -> Path:
+    """A minimal hand-made .xlsx whose sheet holds ``sheet_data`` (inline strings)."""
+    ct = (
+        f'<Types xmlns="{_PKG}/content-types"><Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/></Types>'
+    )
+    rels = f'<Relationships xmlns="{_PKG}/relationships"><Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'  # noqa: E501
+    wb = f'<workbook xmlns="{_SML}" xmlns:r="{_REL}"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'  # noqa: E501
+    wb_rels = f'<Relationships xmlns="{_PKG}/relationships"><Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'  # noqa: E501
+    sheet = f'<worksheet xmlns="{_SML}"><sheetData>{sheet_data}</sheetData></worksheet>'
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in (
+            ("[Content_Types].xml", ct),
+            ("_rels/.rels", rels),
+            ("xl/workbook.xml", wb),
+            ("xl/_rels/workbook.xml.rels", wb_rels),
+            ("xl/worksheets/sheet1.xml", sheet),
+        ):
+            zf.writestr(name, text)
+    return path
+
+
+def _cell(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def test_two_far_cells_are_refused_before_calamine_builds_the_range(tmp_path: Path) -> None:
+    # A1 and XFD1048576: 17 billion cells in calamine's dense range — the process would abort.
+    row1 = f'<row r="1">{_cell("A1", "任务编码")}{_cell("B1", "完成状态")}</row>'
+    far = f'<row r="1048576">{_cell("XFD1048576", "x")}</row>'
+    err = _reject(_raw_xlsx(tmp_path / "range.xlsx", row1 + far))
+    assert "1,048,576 rows × 16,384 columns" in err.reason_en
+
+
+def test_a_long_but_narrow_sheet_is_still_read(tmp_path: Path) -> None:
+    rows = f'<row r="1">{_cell("A1", "任务编码")}{_cell("B1", "完成状态")}</row>'
+    rows += f'<row r="2">{_cell("A2", "LS-01")}{_cell("B2", "推进中")}</row>'
+    rows += f'<row r="15000">{_cell("AB15000", "备注")}</row>'  # far, but 15,000 × 28 cells
+    [table] = read_tables(_raw_xlsx(tmp_path / "narrow.xlsx", rows))
+    assert table.rows[0].values == {"item_id": "LS-01", "status": "推进中"}
+
+
+def test_an_xls_declaring_the_whole_sheet_is_refused(tmp_path: Path) -> None:
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("S")
+    ws.write(0, 0, "任务编码")
+    ws.write(0, 1, "完成状态")
+    ws.write(65535, 255, "x")  # 65,536 × 256 cells: ~1.2 GB in calamine
+    wb.save(str(tmp_path / "far.xls"))
+    err = _reject(tmp_path / "far.xls")
+    assert "65,536 rows × 256 columns" in err.reason_en
+
+
+def test_an_ods_with_a_huge_manifest_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.ods"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(
+            "mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED
+        )
+        with zf.open("META-INF/manifest.xml", "w", force_zip64=True) as fh:
+            for _ in range(12):
+                fh.write(b" " * (1 << 20))
+        zf.writestr("content.xml", "<x/>")
+    assert sniff_format(path) == "ods"
+    assert "zip bomb" in _reject(path).reason_en
+
+
+def test_html_colspan_multiplier_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "spans.xls"
+    head = "<tr><td>任务编码</td><td>完成状态</td></tr><tr><td>LS-01</td><td>推进中</td></tr>"
+    path.write_text(f"<html><table>{head}<tr>{'<td colspan=999>x</td>' * 30_000}</tr></table></html>")
+    err = _reject(path)
+    assert "too large" in err.reason_en  # 30,000 cells × 100 (the colspan cap) > 2,000,000
+
+
+def test_csv_of_line_breaks_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "lines.csv"
+    path.write_bytes("任务编码,完成状态\n".encode() + b"\n" * 250_000)
+    assert "200,000 rows" in _reject(path).reason_en

@@ -11,7 +11,8 @@ from __future__ import annotations
 from .headers import SYNONYMS, match_header, normalize_header
 from .hints import find_period, find_unit, normalize_period, parse_date
 from .layout import RawSheet, find_header, table_from_sheet
-from .read import MAX_BYTES, MAX_UNCOMPRESSED, read_tables, sniff_format
+from .read import MAX_BYTES, MAX_UNCOMPRESSED, read_tables
+from .sniff import sniff_format
 
 __all__ = [
     "MAX_BYTES",

@@ -1,10 +1,10 @@
 """Open a returned file safely and hand its sheets to ``layout``.
 
 A file from a unit can be anything: an .xlsx renamed .xls, a WPS .et, a GBK CSV, an HTML
-page saved as .xls, a password-protected workbook, a zip bomb, a PDF. The format is decided
-by content (magic bytes, zip members, OLE stream names), limits are checked before anything
-is inflated, and every failure becomes ``SubmissionUnreadable`` with a reason in English and
-Chinese — one bad file never stops a batch. Workbooks are read with python-calamine.
+page saved as .xls, a password-protected workbook, a zip bomb, a PDF. ``sniff`` decides the
+format by content; here the limits are checked before anything is inflated, workbooks are
+read with python-calamine, and every failure becomes ``SubmissionUnreadable`` with a reason
+in English and Chinese — one bad file never stops a batch.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from __future__ import annotations
 import io
 import logging
 import os
-import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import python_calamine as pc
 
@@ -24,7 +21,9 @@ from duban.domain import SheetTable
 from duban.errors import SubmissionUnreadable
 
 from .layout import META_SHEET, RawSheet, read_meta, table_from_sheet
-from .text import _delimiter, looks_binary, read_delimited, read_html
+from .limits import check_sheet_extents, check_xls_extents, check_zip
+from .sniff import Probe, probe, sniff_format
+from .text import read_delimited, read_html
 
 __all__ = ["MAX_BYTES", "MAX_UNCOMPRESSED", "read_tables", "sniff_format"]
 
@@ -32,29 +31,6 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 20_000_000
 MAX_UNCOMPRESSED = 200_000_000
-MAX_RATIO = 200  # a zip member inflating more than this (and past RATIO_FLOOR) is a bomb
-RATIO_FLOOR = 10_000_000
-MAX_MEMBERS = 10_000
-HEAD = 65_536
-
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_OOXML_PARTS = (
-    ("xl/workbook.xml", "xlsx"),
-    ("xl/workbook.bin", "xlsb"),
-    ("word/document.xml", "docx"),
-    ("ppt/presentation.xml", "pptx"),
-)
-_WORKBOOKS = {"xlsx", "xlsm", "xlsb", "xls", "ods"}
-_MAGIC = (
-    (b"%PDF", "pdf"),
-    (b"\x89PNG", "image"),
-    (b"\xff\xd8\xff", "image"),
-    (b"GIF8", "image"),
-    (b"Rar!", "rar"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
-    (b"\x1f\x8b", "gzip"),
-    (b"{\\rtf", "rtf"),
-)
 _NOT_SPREADSHEET = {
     "pdf": "PDF 文档",
     "image": "图片",
@@ -73,178 +49,8 @@ _NOT_SPREADSHEET = {
 }
 
 
-class _Member(NamedTuple):
-    name: str
-    compressed: int
-    size: int  # declared uncompressed size
-    flags: int
-
-
-@dataclass
-class _Probe:
-    fmt: str
-    data: bytes
-    members: list[_Member] | None = None
-
-
-_EOCD = struct.Struct("<4sHHHHIIH")
-_CDIR = struct.Struct("<4s4xH10xIIHHH")
-
-
-def _zip_members(data: bytes) -> list[_Member]:
-    """The central directory's entries, read from the end of the file without inflating anything.
-
-    Plain zips are parsed here (fast: a workbook is opened thousands of times a quarter);
-    zip64 or unusual layouts are left to ``zipfile``.
-    """
-    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
-    if at < 0 or at + 22 > len(data):
-        return _zipfile_members(data)
-    _, _, _, _, count, cd_size, _, _ = _EOCD.unpack_from(data, at)
-    cd_at = at - cd_size
-    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_at < 0:
-        return _zipfile_members(data)
-    members: list[_Member] = []
-    pos = cd_at
-    for _ in range(count):
-        if pos + 46 > at:
-            raise zipfile.BadZipFile("truncated central directory")
-        sig, flags, csize, usize, nlen, elen, clen = _CDIR.unpack_from(data, pos)
-        if sig != b"PK\x01\x02":
-            raise zipfile.BadZipFile("bad central directory entry")
-        if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:
-            return _zipfile_members(data)
-        name = data[pos + 46 : pos + 46 + nlen].decode("utf-8", "replace")  # part names are ASCII
-        members.append(_Member(name, csize, usize, flags))
-        pos += 46 + nlen + elen + clen
-    return members
-
-
-def _zipfile_members(data: bytes) -> list[_Member]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return [_Member(i.filename, i.compress_size, i.file_size, i.flag_bits) for i in zf.infolist()]
-
-
-def _ole_has(data: bytes, name: str) -> bool:
-    """Whether a compound file's directory holds an entry ``name`` (entries are 128-byte aligned)."""
-    needle = name.encode("utf-16-le") + b"\x00\x00"
-    size = (len(name) + 1) * 2
-    pos = data.find(needle)
-    while pos != -1:
-        if pos % 128 == 0 and int.from_bytes(data[pos + 64 : pos + 66], "little") == size:
-            return True
-        pos = data.find(needle, pos + 1)
-    return False
-
-
-def _sniff_ole(data: bytes) -> str:
-    if _ole_has(data, "EncryptedPackage") or _ole_has(data, "EncryptionInfo"):
-        return "encrypted"
-    if _ole_has(data, "Workbook") or _ole_has(data, "Book"):
-        return "xls"
-    if _ole_has(data, "WordDocument"):
-        return "doc"
-    if _ole_has(data, "PowerPoint Document"):
-        return "ppt"
-    return "ole"
-
-
-def _sniff_zip(data: bytes) -> _Probe:
-    members = _zip_members(data)
-    names = {m.name for m in members}
-    if "mimetype" in names:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            mime = zf.read("mimetype")[:100]
-            if b"opendocument.spreadsheet" in mime:
-                manifest = zf.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in names else b""
-                if b"encryption-data" in manifest[:1_000_000]:
-                    return _Probe("encrypted", data, members)
-                return _Probe("ods", data, members)
-            if b"opendocument" in mime:
-                return _Probe("opendocument", data, members)
-    for part, fmt in _OOXML_PARTS:
-        if part in names:
-            if fmt == "xlsx" and "xl/vbaProject.bin" in names:
-                fmt = "xlsm"
-            return _Probe(fmt, data, members)
-    if any(n.startswith("xl/") for n in names):  # a workbook part under an unusual name
-        return _Probe("xlsx", data, members)
-    return _Probe("zip", data, members)
-
-
-def _sample_text(head: bytes) -> str:
-    for bom, enc in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            return head[2:].decode(enc, errors="ignore")
-    if head[1:512:2].count(0) > 100:
-        return head.decode("utf-16-le", errors="ignore")
-    return head.decode("utf-8", errors="ignore")
-
-
-def _probe(data: bytes, suffix: str) -> _Probe:
-    """What ``data`` is, judged by content; ``suffix`` only tells .tsv from .csv."""
-    if not data:
-        return _Probe("empty", data)
-    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _sniff_zip(data)
-    if data.startswith(_OLE):
-        return _Probe(_sniff_ole(data), data)
-    for magic, fmt in _MAGIC:
-        if data.startswith(magic):
-            return _Probe(fmt, data)
-    head = data[:HEAD]
-    if looks_binary(head):
-        return _Probe("binary", data)
-    sample = _sample_text(head[:8192])
-    low = sample[:4096].lower()
-    if "urn:schemas-microsoft-com:office:spreadsheet" in low and "<workbook" in low:
-        return _Probe("xml2003", data)
-    if "<html" in low or "<!doctype html" in low or low.lstrip().startswith("<table"):
-        return _Probe("html", data)
-    if _delimiter(sample, "tsv" if suffix in (".tsv", ".tab") else "csv") == "\t":
-        return _Probe("tsv", data)
-    return _Probe("csv", data)
-
-
-def sniff_format(path: Path) -> str:
-    """The file's format judged by content: ``xlsx``, ``xlsm``, ``xlsb``, ``xls``, ``ods``, ``csv``,
-    ``tsv``, ``html`` (an HTML table saved as .xls), ``xml2003``, ``encrypted``, ``empty``, or what
-    it is instead (``pdf``, ``docx``, ``doc``, ``zip``, ``image``, ``binary`` …)."""
-    path = Path(path)
-    return _probe(path.read_bytes(), path.suffix.lower()).fmt
-
-
 def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
     return SubmissionUnreadable(en, zh, source=source)
-
-
-def _check_zip(infos: list[_Member], source: str, max_uncompressed: int) -> None:
-    """Refuse a zip bomb from the directory's declared sizes, before inflating anything."""
-    if len(infos) > MAX_MEMBERS:
-        raise _fail(
-            source,
-            f"workbook package has {len(infos)} parts (limit {MAX_MEMBERS})",
-            "文件结构异常（部件过多），已拒收",
-        )
-    total = sum(i.size for i in infos)
-    if total > max_uncompressed:
-        raise _fail(
-            source,
-            f"workbook expands to {total:,} bytes (limit {max_uncompressed:,}): possible zip bomb",
-            f"文件解压后过大（{total:,} 字节，上限 {max_uncompressed:,} 字节），疑似异常文件，已拒收",
-        )
-    for info in infos:
-        if info.size > RATIO_FLOOR and info.size > MAX_RATIO * max(info.compressed, 1):
-            ratio = info.size // max(info.compressed, 1)
-            raise _fail(
-                source,
-                f"part {info.name} inflates {ratio}:1 to {info.size:,} bytes: possible zip bomb",
-                "文件压缩比异常，疑似异常文件，已拒收",
-            )
-    if any(i.flags & 0x1 for i in infos):
-        raise _fail(
-            source, "password-protected workbook package (encrypted zip)", "文件已加密，请取消密码后重新报送"
-        )
 
 
 def read_tables(
@@ -273,8 +79,8 @@ def read_tables(
     except OSError as exc:
         raise _fail(source, f"cannot open file: {exc.strerror or exc}", "无法打开文件") from None
     try:
-        probe = _probe(data, path.suffix.lower())
-        return _read(path, probe, source, max_uncompressed)
+        found = probe(data, path.suffix.lower())
+        return _read(path, found, source, max_uncompressed)
     except SubmissionUnreadable:
         raise
     except pc.PasswordError:
@@ -289,14 +95,23 @@ def read_tables(
         ) from None
     except OSError as exc:
         raise _fail(source, f"cannot read file: {exc}"[:300], "无法读取文件") from None
-    except Exception as exc:  # a foreign library's surprise must not stop the batch
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a foreign library's surprise — even a Rust panic — must not stop the batch
+        if type(exc).__name__ == "PanicException":  # pyo3: calamine hit bytes it did not expect
+            log.warning("calamine panicked on %s: %s", source, exc)
+            raise _fail(
+                source,
+                f"cannot read the workbook, damaged: the reader failed ({exc})"[:300],
+                "文件已损坏，无法读取，请重新保存为 .xlsx 后报送",
+            ) from None
         log.warning("unexpected error reading %s", source, exc_info=True)
         raise _fail(
             source, f"unexpected error reading the file: {type(exc).__name__}: {exc}"[:300], "文件无法读取"
         ) from None
 
 
-def _read(path: Path, probe: _Probe, source: str, max_uncompressed: int) -> list[SheetTable]:
+def _read(path: Path, probe: Probe, source: str, max_uncompressed: int) -> list[SheetTable]:
     fmt = probe.fmt
     if fmt == "encrypted":
         raise _fail(
@@ -320,8 +135,12 @@ def _read(path: Path, probe: _Probe, source: str, max_uncompressed: int) -> list
         )
     if fmt in ("csv", "tsv", "html"):
         return _read_text(path, probe, source)
+    if fmt == "xls":
+        check_xls_extents(probe.data, source)
     if probe.members is not None:
-        _check_zip(probe.members, source, max_uncompressed)
+        check_zip(probe.members, source, max_uncompressed)
+        if fmt in ("xlsx", "xlsm"):
+            check_sheet_extents(probe.data, probe.members, source)
     return _read_workbook(path, probe, source)
 
 
@@ -338,7 +157,7 @@ def _has_data(rows: list[list[object]]) -> bool:
     return any(v is not None and (v.strip() if isinstance(v, str) else True) for row in rows for v in row)
 
 
-def _read_text(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
+def _read_text(path: Path, probe: Probe, source: str) -> list[SheetTable]:
     notes: list[str] = []
     if probe.fmt == "html":
         sheet = read_html(probe.data, source=source)
@@ -363,7 +182,7 @@ def _read_text(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
     return [table]
 
 
-def _read_workbook(path: Path, probe: _Probe, source: str) -> list[SheetTable]:
+def _read_workbook(path: Path, probe: Probe, source: str) -> list[SheetTable]:
     with pc.CalamineWorkbook.from_filelike(io.BytesIO(probe.data)) as wb:  # by content, not by name
         metas = wb.sheets_metadata
         meta: dict[str, str] = {}

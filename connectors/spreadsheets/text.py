@@ -17,12 +17,15 @@ from duban.errors import SubmissionUnreadable
 
 from .layout import RawSheet
 
-__all__ = ["decode_text", "looks_binary", "read_delimited", "read_html"]
+__all__ = ["decode_text", "delimiter", "looks_binary", "read_delimited", "read_html"]
 
 _ODD = re.compile(
     r"[^\x09\x0a\x0d\x20-\x7e\u00a0-\u00ff\u2000-\u206f\u2100-\u218f\u2460-\u24ff\u2500-\u257f"
     r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]"
 )
+MAX_TEXT_ROWS = 200_000  # a CSV or HTML table past this is not a unit's report
+MAX_TEXT_CELLS = 2_000_000
+MAX_COLSPAN = 100
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _CONTROL_BYTES = bytes(b for b in range(256) if b < 9 or 13 < b < 32 or b == 127)
 
@@ -54,6 +57,15 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 def _unreadable(en: str, zh: str, source: str) -> SubmissionUnreadable:
     return SubmissionUnreadable(en, zh, source=source)
+
+
+def _too_big(source: str, rows: int, cells: int) -> SubmissionUnreadable:
+    return _unreadable(
+        f"text table too large: over {MAX_TEXT_ROWS:,} rows or {MAX_TEXT_CELLS:,} cells "
+        f"(at {rows:,} rows, {cells:,} cells)",
+        "表格行数或单元格数过多，疑似异常文件，已拒收",
+        source,
+    )
 
 
 def decode_text(data: bytes, source: str = "") -> tuple[str, str]:
@@ -104,7 +116,7 @@ def decode_text(data: bytes, source: str = "") -> tuple[str, str]:
     return text, name
 
 
-def _delimiter(text: str, hint: str = "csv") -> str:
+def delimiter(text: str, hint: str = "csv") -> str:
     """The separator of a delimited text: the one splitting most lines into the same number of
     fields (commas inside prose vary from line to line, real separators do not). A ``.tsv``
     name settles it for tabs when the text has any."""
@@ -133,21 +145,29 @@ def read_delimited(data: bytes, *, source: str, hint: str = "csv") -> tuple[RawS
             "文件内容不是文本表格（含大量二进制字符），无法读取",
             source,
         )
-    delimiter = _delimiter(text, hint)
+    sep = delimiter(text, hint)
+    rows: list[list[str]] = []
+    cells = 0
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)]
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False):
+            rows.append(row)
+            cells += len(row)
+            if len(rows) > MAX_TEXT_ROWS or cells > MAX_TEXT_CELLS:
+                raise _too_big(source, len(rows), cells)
     except csv.Error as exc:
         raise _unreadable(f"malformed CSV: {exc}", "CSV 文件格式错误，无法解析", source) from None
-    kind = "tsv" if delimiter == "\t" else "csv"
+    kind = "tsv" if sep == "\t" else "csv"
     return RawSheet(name="", rows=rows), encoding, kind
 
 
 class _Tables(HTMLParser):
     """Rows of every <table> in a page; a cell's colspan becomes empty cells after it."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[list[str]] = []
+        self.cells = 0
+        self._source = source
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
         self._span = 1
@@ -162,7 +182,7 @@ class _Tables(HTMLParser):
                 self._row = []
             self._cell = []
             span = dict(attrs).get("colspan") or "1"
-            self._span = int(span) if span.isdigit() and 0 < int(span) < 1000 else 1
+            self._span = min(int(span), MAX_COLSPAN) if span.isdigit() and int(span) > 0 else 1
         elif tag == "br" and self._cell is not None:
             self._cell.append("\n")
 
@@ -180,19 +200,24 @@ class _Tables(HTMLParser):
         if self._cell is not None and self._row is not None:
             self._row.append(re.sub(r"[ \t\r\n]+", " ", "".join(self._cell)).strip())
             self._row.extend([""] * (self._span - 1))
+            self.cells += self._span
+            if self.cells > MAX_TEXT_CELLS:
+                raise _too_big(self._source, len(self.rows), self.cells)
         self._cell = None
 
     def _close_row(self) -> None:
         self._close_cell()
         if self._row is not None:
             self.rows.append(self._row)
+            if len(self.rows) > MAX_TEXT_ROWS:
+                raise _too_big(self._source, len(self.rows), self.cells)
         self._row = None
 
 
 def read_html(data: bytes, *, source: str) -> RawSheet:
     """The cells of the HTML tables in a page (the "xls" many reporting systems export)."""
     text, _ = decode_text(data, source)
-    parser = _Tables()
+    parser = _Tables(source)
     parser.feed(text)
     parser.close()
     parser._close_row()
