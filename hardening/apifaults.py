@@ -45,13 +45,12 @@ def api_records(world: World) -> list[dict[str, Any]]:
     """One record per (unit, item) assignment of the seed catalogue, updated over the window."""
     from duban.reconcile import expected_pairs
 
-    ctx = AppContext(
-        settings_for(world.root / "api-home", f"sqlite:///{world.sqlite_bases['fresh']}", world.config_dir)
-    )
-    try:
-        catalogue, _ = ctx.catalogue()
-    finally:
-        ctx.close()
+    with world.trial_of("fresh") as t:
+        ctx = AppContext(t.settings(world))
+        try:
+            catalogue, _ = ctx.catalogue()
+        finally:
+            ctx.close()
     out = []
     for n, (item_id, unit, _role) in enumerate(expected_pairs(catalogue)):
         stamp = WHEN - timedelta(days=5) + timedelta(minutes=7 * n)
@@ -82,7 +81,7 @@ class ApiScenario:
 
 
 def _changed(rng: random.Random, records: list[dict[str, Any]]) -> dict[str, Any]:
-    rec = dict(rng.choice(records[: PAGE * 2]))
+    rec = dict(rng.choice(records[:40]))
     rec["progress_text"] += "（更正）"
     rec["updated_at"] = (WHEN + timedelta(hours=1)).isoformat()  # an edit moves it to the end
     return rec
@@ -122,7 +121,7 @@ API_SCENARIOS: tuple[ApiScenario, ...] = (
 )
 
 
-def write_sources(config_dir: Path, dest: Path, style: str) -> Path:
+def write_sources(config_dir: Path, dest: Path, style: str, page: int = PAGE) -> Path:
     """A copy of ``config_dir`` plus a sources.yaml with fast retries (the URL comes from the env)."""
     shutil.copytree(config_dir, dest)
     pagination = (
@@ -131,14 +130,14 @@ def write_sources(config_dir: Path, dest: Path, style: str) -> Path:
             "cursor_param": "cursor",
             "next_field": "next_cursor",
             "limit_param": "limit",
-            "limit": PAGE,
+            "limit": page,
         }
         if style == "cursor"
         else {
             "style": "page",
             "page_param": "page",
             "size_param": "size",
-            "size": PAGE,
+            "size": page,
             "total_field": "total",
         }
     )
@@ -197,20 +196,23 @@ def api_faults(
     seed: int = 6,
     styles: tuple[str, ...] = ("cursor", "page"),
     scenarios: tuple[ApiScenario, ...] = API_SCENARIOS,
+    page: int = PAGE,
+    limit: int | None = None,
 ) -> CampaignResult:
+    """``trials`` runs of every scenario and paging style; ``limit`` records (all) in pages of ``page``."""
     res = CampaignResult("fault: API", "; ".join(s.name for s in scenarios) + f" ({'/'.join(styles)} paging)")
     rng = random.Random(seed)
     started = time.monotonic()
-    records = api_records(world)
+    records = api_records(world)[:limit]
     stops = injected = 0
     for sc in scenarios:
         for style in styles:
             for k in range(trials):
                 label = f"{sc.name}, {style} #{k}"
                 with world.trial_of("fresh") as t:
-                    cfg = write_sources(world.config_dir, t.home / "config", style)
+                    cfg = write_sources(world.config_dir, t.home / "config", style, page)
                     faults = sc.faults(rng, records)
-                    with LoopbackApi(records, token=TOKEN, page_size=PAGE, style=style, faults=faults) as api:
+                    with LoopbackApi(records, token=TOKEN, page_size=page, style=style, faults=faults) as api:
                         _rep, error = _collect(world, t, cfg, api.base_url)
                         if error is not None:
                             stops += 1
@@ -235,7 +237,7 @@ def api_faults(
                 res.trials += 1
     res.counts.update(faults=injected, resumed=stops, records=len(records))
     res.notes.append(
-        f"{len(records)} records in {-(-len(records) // PAGE)} pages; {injected} faulty responses served; "
+        f"{len(records)} records in {-(-len(records) // page)} pages; {injected} faulty responses served; "
         f"{stops} run(s) stopped with SourceUnavailable and were resumed by a rerun"
     )
     res.seconds = time.monotonic() - started

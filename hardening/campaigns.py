@@ -34,7 +34,7 @@ class Scale:
     bomb_scale: float = 1.0
     isolation_examples: int = 20
     backends: tuple[str, ...] = ("sqlite", "postgresql")
-    cli: bool = True
+    cli: tuple[str, ...] = ("collect", "remind (wrong password)", "outbox")
     only: tuple[str, ...] = field(default=())  # campaign keys to run (all when empty)
 
 
@@ -48,7 +48,7 @@ QUICK = Scale(
     corpus_mutations=1,
     bomb_scale=0.1,
     isolation_examples=2,
-    cli=False,
+    cli=(),
 )
 GROUPS = ("store", "files")
 STORE_KEYS = (

@@ -36,7 +36,7 @@ from hardening.report import CampaignResult
 from hardening.smtpfaults import tls_pair
 from hardening.world import World, settings_for
 
-__all__ = ["SECRETS", "forms", "scan", "secrets_scan"]
+__all__ = ["CLI_RUNS", "SECRETS", "forms", "scan", "secrets_scan"]
 
 USER = "duban-ops"
 PASSWORD = "Smtp-pw-5e1f0a9c77"
@@ -90,7 +90,16 @@ def _cli(args: list[str], env: dict[str, str]) -> bytes:
     return done.stdout + done.stderr
 
 
-def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResult:
+#: CLI runs: name → (arguments, the SMTP password configured for it)
+CLI_RUNS: dict[str, tuple[list[str], str]] = {
+    "collect": (["collect", "--source", "zzd_progress"], PASSWORD),
+    "remind (wrong password)": (["remind", "--period", "2026Q4", "--stage", "open"], WRONG_PASSWORD),
+    "outbox": (["outbox", "--period", "2026Q4"], PASSWORD),
+}
+
+
+def secrets_scan(world: World, root: Path, *, cli: tuple[str, ...] = tuple(CLI_RUNS)) -> CampaignResult:
+    """``cli`` names the command-line runs (of ``CLI_RUNS``) whose output is searched too."""
     res = CampaignResult(
         "secrets: logs, artifacts, .eml",
         "SMTP password and API token used, refused and echoed; "
@@ -106,14 +115,14 @@ def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResul
     root_logger.setLevel(logging.DEBUG)
     out = io.StringIO()
     server_tls, trusting = tls_pair(root / "tls")
-    with world.trial_of("half") as t, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with world.trial_of("stale") as t, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         cfg = write_sources(world.config_dir, root / "config", "cursor")
         maildir, outbox = root / "maildir", root / "outbox"
         with (
             LoopbackSmtpServer(
                 maildir, tls_context=server_tls, implicit_tls=True, auth=(USER, PASSWORD)
             ) as smtp,
-            LoopbackApi(api_records(world)[:45], token=TOKEN, page_size=20) as api,
+            LoopbackApi(api_records(world)[:24], token=TOKEN, page_size=10) as api,
         ):
             os.environ["DUBAN_SOURCE_ZZD_PROGRESS_URL"] = api.base_url
             try:
@@ -184,16 +193,9 @@ def secrets_scan(world: World, root: Path, *, cli: bool = True) -> CampaignResul
                         "DUBAN_ZZD_TOKEN": TOKEN,
                         "DUBAN_SOURCE_ZZD_PROGRESS_URL": api.base_url,
                     }
-                    blobs["cli: collect"] = _cli(
-                        ["collect", "--source", "zzd_progress"], {**env, "DUBAN_SMTP_PASSWORD": PASSWORD}
-                    )
-                    blobs["cli: remind (wrong password)"] = _cli(
-                        ["remind", "--period", "2026Q4", "--stage", "open"],
-                        {**env, "DUBAN_SMTP_PASSWORD": WRONG_PASSWORD},
-                    )
-                    blobs["cli: outbox"] = _cli(
-                        ["outbox", "--period", "2026Q4"], {**env, "DUBAN_SMTP_PASSWORD": PASSWORD}
-                    )
+                    for name in cli:
+                        args, password = CLI_RUNS[name]
+                        blobs[f"cli: {name}"] = _cli(args, {**env, "DUBAN_SMTP_PASSWORD": password})
             finally:
                 os.environ.pop("DUBAN_SOURCE_ZZD_PROGRESS_URL", None)
         root_logger.removeHandler(capture)

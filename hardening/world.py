@@ -43,6 +43,7 @@ __all__ = [
     "pg_url",
     "settings_for",
     "shared_world",
+    "world_cache_dir",
 ]
 
 PERIOD = "2026Q4"
@@ -300,3 +301,10 @@ def shared_world(cache_dir: Path, scratch: Path) -> World:
             _save(build_world(cache_dir / "world"), index)
         world = _load(index, scratch)
     return world
+
+
+def world_cache_dir(basetemp: Path) -> Path:
+    """Where a pytest session keeps the shared world: beside the xdist workers' temp dirs (one per
+    session, ``PYTEST_XDIST_TESTRUNUID``), or inside the single process's own temp dir."""
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return basetemp.parent / f"hardening-world-{uid}" if uid else basetemp / "hardening-world"

@@ -1,7 +1,8 @@
 """SIGKILL during collect, reconcile and remind, and PostgreSQL backends killed mid-transaction.
 
-A few trials of each ``make soak`` campaign (hardening.crash, hardening.dbfault) on the
-seed plan and the demo's generated quarter, on SQLite and PostgreSQL: after a rerun the store
+A trial or two of each ``make soak`` campaign (hardening.crash, hardening.dbfault) on the
+seed plan and the demo's generated quarter (collect on SQLite and PostgreSQL, reconcile and
+remind on SQLite; the soak runs every campaign on both): after a rerun the store
 equals an undisturbed run (no half submission, no orphan row), every notice is sent, and only
 the notice in flight at a kill may arrive twice. The checks themselves are shown to catch a
 broken store, so a passing campaign means something.
@@ -20,7 +21,7 @@ from hardening.checks import compare, integrity_problems, snapshot
 from hardening.crash import crash_collect, crash_reconcile, crash_remind
 from hardening.dbfault import db_terminate
 from hardening.forker import Forker
-from hardening.world import World, build_world
+from hardening.world import World, shared_world, world_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +30,14 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build_world(tmp_path_factory.mktemp("hardening-world"))
+    w = shared_world(world_cache_dir(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("scratch"))
     yield w
     w.close()
 
 
 @pytest.fixture(scope="module")
 def forker(world: World) -> Iterator[Forker]:
-    with Forker(world.root / "child.log") as f:
+    with Forker((world.scratch or world.root) / "child.log") as f:
         yield f
 
 
@@ -57,29 +58,26 @@ def _clean(res) -> None:
 def test_sigkill_during_collect_then_rerun_stores_every_file_once(
     world: World, forker: Forker, backend: str
 ) -> None:
-    res = crash_collect(world, forker, trials=2, backends=(backend,), seed=11)
+    trials = 2 if backend == "sqlite" else 1  # a PostgreSQL trial costs a database
+    res = crash_collect(world, forker, trials=trials, backends=(backend,), seed=11)
     _clean(res)
-    assert res.trials == 2 and res.duplicated == 0
+    assert res.trials == trials and res.duplicated == 0
 
 
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-def test_sigkill_during_reconcile_leaves_all_old_or_all_new_findings(
-    world: World, forker: Forker, backend: str
-) -> None:
-    res = crash_reconcile(world, forker, trials=2, backends=(backend,), seed=12)
+def test_sigkill_during_reconcile_leaves_all_old_or_all_new_findings(world: World, forker: Forker) -> None:
+    res = crash_reconcile(world, forker, trials=2, backends=("sqlite",), seed=12)
     _clean(res)
     assert (
         res.counts.get("mixed", 0) == 0 and res.counts.get("old", 0) + res.counts.get("new", 0) == res.trials
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_sigkill_during_remind_then_rerun_sends_each_notice_at_most_twice(
-    world: World, forker: Forker, backend: str
+    world: World, forker: Forker
 ) -> None:
-    res = crash_remind(world, forker, trials=2, backends=(backend,), seed=13)
+    res = crash_remind(world, forker, trials=1, backends=("sqlite",), stages=("due",), seed=13)
     _clean(res)
-    assert res.trials == 2 and res.allowed_duplicates <= 2
+    assert res.trials == 1 and res.allowed_duplicates <= 1
 
 
 @pytest.mark.postgres
@@ -114,7 +112,7 @@ def test_the_checks_catch_an_orphan_row_a_half_submission_and_a_lost_item(world:
             store.dispose()
     assert any("whose submission does not exist" in p for p in problems)
     assert any(p.startswith("half submission") for p in problems)
-    assert lost > 0 and dup == 0 and notes
+    assert lost >= 2 and dup == 1 and notes  # the moved item: lost where it was, extra under no submission
 
 
 def test_a_killed_job_is_reported_as_killed_and_a_finished_one_as_done(world: World, forker: Forker) -> None:

@@ -24,14 +24,14 @@ from duban.store.db import SHANGHAI
 from duban.store.models import SubmissionItemRow, SubmissionRow
 from hardening.injection import _BAD_TAG, check_formulas, injection
 from hardening.secrets import PASSWORD, TOKEN, scan, secrets_scan
-from hardening.world import World, build_world
+from hardening.world import World, shared_world, world_cache_dir
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build_world(tmp_path_factory.mktemp("hardening-injection"))
+    w = shared_world(world_cache_dir(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("scratch"))
     yield w
     w.close()
 
@@ -50,7 +50,7 @@ def test_hostile_names_and_text_through_every_output(
 
 @pytest.mark.slow
 def test_secrets_never_reach_logs_cli_output_artifacts_or_eml(world: World, tmp_path: Path) -> None:
-    res = secrets_scan(world, tmp_path, cli=True)
+    res = secrets_scan(world, tmp_path, cli=("remind (wrong password)",))
     assert res.problems == [], "\n".join(res.problems)
     assert res.trials > 20
 

@@ -19,19 +19,19 @@ from duban_app.context import AppContext
 from duban_app.notices import run_stage
 from hardening.crash import WHEN
 from hardening.isolation import check_messages, isolation, mark, seed_state
-from hardening.world import World, build_world
+from hardening.world import World, shared_world, world_cache_dir
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build_world(tmp_path_factory.mktemp("hardening-isolation"))
+    w = shared_world(world_cache_dir(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("scratch"))
     yield w
     w.close()
 
 
 @pytest.mark.slow
 def test_no_notice_or_template_shows_another_units_rows(world: World) -> None:
-    res = isolation(world, examples=3, seed_value=31, stages=("open", "due"))
+    res = isolation(world, examples=2, seed_value=31, stages=("open", "due"))
     assert res.problems == [], "\n".join(res.problems)
     assert res.counts["messages"] > 40 and res.counts["quoting_own_rows"] > 0
 

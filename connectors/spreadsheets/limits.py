@@ -85,14 +85,17 @@ def _column_number(letters: bytes) -> int:
 
 def _screened(xml: bytes) -> bool:
     """True when a sheet's used range is certainly small: at most 26 columns × 9,999 rows or
-    702 columns × 999 rows, every cell with its own reference. Substring searches only."""
+    702 columns × 999 rows, every cell with its own reference. A handful of substring scans.
+
+    In the shape (capitals → ``A``, digits → ``0``, lowercase kept) a reference past column
+    ZZ reads ``r="AAA0`` and one past row 9,999 ends ``A00000"``; an unrelated attribute that
+    happens to match only sends the sheet to the exact (slower) measurement.
+    """
     shape = xml.translate(_SHAPE)
-    if b'r="AAA0' in shape or b'r="A00000' in shape or b'r="AA00000' in shape or b'r="00000' in shape:
-        return False  # a column past ZZ or a row past 9,999
-    if b'r="AA0000' in shape:
-        return False  # a row past 999 beyond column Z
-    if (b'r="A0000' in shape or b'r="0000' in shape) and b'r="AA0' in shape:
-        return False  # rows past 999 and columns past Z: together they may span a lot
+    if b'r="AAA0' in shape or b'A00000"' in shape or b'r="00000' in shape:
+        return False  # a column past ZZ, or a row past 9,999 (in a cell reference or a row tag)
+    if b'r="AA0' in shape and (b'A0000"' in shape or b'r="0000' in shape):
+        return False  # columns past Z and rows past 999: together they may span a lot
     cells = xml.count(b"<c ") + xml.count(b"<c>")
     return cells <= shape.count(b' r="A')  # no cell placed without a reference
 
