@@ -18,6 +18,7 @@ worker's resident size at the fork.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import resource
@@ -90,6 +91,7 @@ def _probe(path: Path, limit_mb: int, timeout_s: float, directory: Any, catalogu
     if pid == 0:  # the fenced child
         os.close(rd)
         try:
+            faulthandler.disable()  # an abort here is a verdict, not a traceback worth printing
             size = _status_kb("VmSize") * 1024 + (limit_mb << 20)
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
             signal.signal(signal.SIGALRM, signal.SIG_DFL)

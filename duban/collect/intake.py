@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from duban.domain import Finding, FindingKind, ReportedItem
@@ -30,8 +30,8 @@ __all__ = [
     "Outcome",
     "Received",
     "file_sha256",
-    "known_file",
     "keep_raw",
+    "known_file",
     "read_watermark",
     "store_api_page",
     "store_submission",
@@ -61,8 +61,12 @@ class Outcome:
 
 def known_file(store: Store, sha256: str) -> int:
     """How many submissions were already stored from a file with this content (0: new)."""
+    # A range on the unique dedupe_key index (keys are "file:<sha>:<sheet>"; ";" follows ":"), not
+    # LIKE, which SQLite cannot serve from a case-sensitive index: that scanned every submission.
+    key = SubmissionRow.dedupe_key
     with store.session() as s:
-        return len(list(s.scalars(select(SubmissionRow.id).where(SubmissionRow.dedupe_key.like(f"file:{sha256}:%")))))
+        q = select(func.count()).where(key >= f"file:{sha256}:", key < f"file:{sha256};")
+        return s.scalar(q) or 0
 
 
 def file_sha256(path: Path) -> str:
