@@ -123,20 +123,26 @@ def write_ledger(rows: list[dict[str, Any]], path: Path, *, title: str = "台账
         for k, c in STATUS_COLOURS.items()
     }
     plain = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
+    # text that looks like a formula also gets Excel's quote prefix, so it stays text when edited
+    quote = {"text_wrap": True, "valign": "top", "border": 1, "quote_prefix": True}
+    quoted = {k: wb.add_format({**quote, "bg_color": c}) for k, c in STATUS_COLOURS.items()}
+    plain_quoted = wb.add_format(quote)
     widths = [10, 6, 30, 18, 14, 6, 10, 10, 40, 24, 24, 16, 10, 40]
     for c, (name, w) in enumerate(zip(LEDGER_COLUMNS, widths, strict=True)):
         ws.write_string(0, c, name, head)
         ws.set_column(c, c, w)
     for r, row in enumerate(rows, start=1):
         fmt = fmts.get(row.get("完成状态", ""), plain)
+        fmt_quoted = quoted.get(row.get("完成状态", ""), plain_quoted)
         for c, name in enumerate(LEDGER_COLUMNS):
             v = row.get(name)
             if v is None or v == "":
                 ws.write_blank(r, c, None, fmt)
             elif isinstance(v, int | float) and not isinstance(v, bool):
                 ws.write_number(r, c, v, fmt)
-            else:
-                ws.write_string(r, c, str(v), fmt)  # write_string never makes a formula
+            else:  # write_string never makes a formula
+                text = str(v)
+                ws.write_string(r, c, text, fmt_quoted if text.startswith(FORMULA_PREFIXES) else fmt)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(len(rows), 1), len(LEDGER_COLUMNS) - 1)
     wb.close()

@@ -12,7 +12,15 @@ import io
 import zipfile
 from collections.abc import Callable
 
-__all__ = ["BOMBS", "billion_laughs_xlsx", "cell_range_xlsx", "ods_manifest_bomb", "xlsx", "zip_bomb_xlsx"]
+__all__ = [
+    "BOMBS",
+    "billion_laughs_xlsx",
+    "cell_range_xlsx",
+    "inverted_dims_xls",
+    "ods_manifest_bomb",
+    "xlsx",
+    "zip_bomb_xlsx",
+]
 
 HEAD = "任务编码".encode()
 STATUS = "完成状态".encode()
@@ -149,6 +157,25 @@ def _ods(content: bytes) -> bytes:
     return buf.getvalue()
 
 
+def inverted_dims_xls(scale: float = 1.0) -> bytes:
+    """A 5 KB .xls whose DIMENSIONS record says rows 10..5 (first after last): calamine computes the
+    range size with an unsigned underflow and asks for petabytes (found by mutating a corpus file)."""
+    import struct
+
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("S")
+    ws.write(0, 0, "任务编码")
+    ws.write(0, 1, "完成状态")
+    buf = io.BytesIO()
+    wb.save(buf)
+    data = bytearray(buf.getvalue())
+    at = data.find(b"\x00\x02\x0e\x00")  # DIMENSIONS (0x0200), 14 bytes: rows first/last+1, cols, reserved
+    struct.pack_into("<IIHH", data, at + 4, 10, 5, 0, 3)
+    return bytes(data)
+
+
 def ods_manifest_bomb(scale: float = 1.0) -> bytes:
     """An .ods whose META-INF/manifest.xml inflates to ~1 GB (×scale)."""
     buf = io.BytesIO()
@@ -229,6 +256,7 @@ BOMBS: dict[str, tuple[Callable[[float], bytes], str]] = {
     "ods repeated-cell bomb": (ods_repeat_bomb, ".ods"),
     "xlsx cell-range bomb (A1 + XFD1048576)": (cell_range_xlsx, ".xlsx"),
     "xls far cell (row 65536, col 256)": (far_cell_xls, ".xls"),
+    "xls inverted DIMENSIONS record (rows 10..5)": (inverted_dims_xls, ".xls"),
     "ods zip bomb in manifest.xml (1 GB)": (ods_manifest_bomb, ".ods"),
     "html colspan multiplier (2 MB)": (html_colspan_bomb, ".xls"),
     "csv of 19 MB line breaks": (csv_lines_bomb, ".csv"),

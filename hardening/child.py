@@ -24,6 +24,7 @@ import time
 import traceback
 from datetime import datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import psycopg  # noqa: F401
@@ -75,10 +76,8 @@ def run_job(job: str, args: dict[str, Any]) -> dict[str, Any]:
         emit("ready")
         started = time.monotonic()
         if job == "collect":
-            paths = [os.fspath(p) for p in args["files"]]
-            from pathlib import Path
-
-            rep = collect_files(ctx, [Path(p) for p in paths], on_file=lambda p: emit("progress", p.name))
+            files = [Path(p) for p in args["files"]]
+            rep = collect_files(ctx, files, on_file=lambda p: emit("progress", p.name))
             out: dict[str, Any] = rep.as_dict()
         elif job == "reconcile":
             today = datetime.fromisoformat(args["today"]).date() if args.get("today") else None

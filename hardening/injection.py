@@ -1,9 +1,9 @@
 """Injection checks on what the hostile quarter left behind.
 
 - formulas: no cell of any .xlsx duban wrote (templates, ledger, bulletin appendix, the
-  templates attached to notices) is a formula or a hyperlink; formula-like text in a template
-  (which units edit) carries Excel's quote prefix. duban writes no CSV (stated, not assumed:
-  the run is searched for .csv files it made);
+  templates attached to notices) is a formula or a hyperlink, and formula-like text carries
+  Excel's quote prefix (so it stays text when someone edits the cell). duban writes no CSV
+  (stated, not assumed: the run is searched for .csv files it made);
 - markup: the HTML of every notice and of the bulletin holds hostile text only escaped — no
   script, image, SVG or event-handler tag, no link to the attacker's host; the .docx has no
   hyperlink;
@@ -69,7 +69,6 @@ def check_formulas(files: list[tuple[str, bytes]]) -> tuple[int, int, list[str]]
                 if part.startswith("xl/worksheets/_rels/") and b"hyperlink" in body:
                     problems.append(f"{name}: {part} holds a hyperlink")
         wb = openpyxl.load_workbook(io.BytesIO(data))
-        template = "_duban" in wb.sheetnames
         for ws in wb.worksheets:
             for row in ws.iter_rows():
                 for c in row:
@@ -80,7 +79,7 @@ def check_formulas(files: list[tuple[str, bytes]]) -> tuple[int, int, list[str]]
                         problems.append(f"{name}: {ws.title}!{c.coordinate} is a formula")
                     elif isinstance(c.value, str) and c.value.startswith(_FORMULA_START):
                         hostile += 1
-                        if template and ws.title != "_duban" and not c.quotePrefix:
+                        if ws.title != "_duban" and not c.quotePrefix:
                             problems.append(
                                 f"{name}: {ws.title}!{c.coordinate} {c.value[:20]!r} has no quote prefix"
                             )

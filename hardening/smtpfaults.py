@@ -82,7 +82,7 @@ class Scenario:
 
     name: str
     stage: str = "due"
-    faults: Callable[[random.Random, list[str]], Any] | None = None
+    faults: Callable[[random.Random], Any] | None = None
     tls: bool = False  # the server offers STARTTLS with a self-signed certificate
     first: dict[str, Any] | None = None  # client smtp settings of the first run
     fixed: dict[str, Any] | None = None  # client smtp settings of the reruns
@@ -103,12 +103,12 @@ def _random_data(rng: random.Random, replies: list[str], share: float) -> Callab
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "421 at DATA",
-        faults=lambda r, _a: _random_data(r, ["421 4.3.2 service not available"], 0.3),
+        faults=lambda r: _random_data(r, ["421 4.3.2 service not available"], 0.3),
         words=("421",),
     ),
     Scenario(
         "451 greylisting (every first attempt)",
-        faults=lambda _r, _a: (
+        faults=lambda _r: (
             lambda ev: "451 4.7.1 greylisted" if ev.phase == "DATA" and ev.attempt == 1 else None
         ),
         words=("451",),
@@ -118,17 +118,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         "550 for the office on every Cc",
         stage="overdue",
         refused_cc=OFFICE,
-        faults=lambda _r, _a: FaultPlan(recipient_replies={OFFICE: "550 5.1.1 mailbox unavailable"}),
+        faults=lambda _r: FaultPlan(recipient_replies={OFFICE: "550 5.1.1 mailbox unavailable"}),
         words=("550",),
     ),
     Scenario(
         "dropped connection at DATA",
-        faults=lambda r, _a: _random_data(r, [DROP], 0.25),
+        faults=lambda r: _random_data(r, [DROP], 0.25),
         words=("disconnect", "closed"),
     ),
     Scenario(
         "mixed 421/451/drop",
-        faults=lambda r, _a: _random_data(r, ["421 4.3.2 busy", "451 4.3.0 try again", DROP], 0.35),
+        faults=lambda r: _random_data(r, ["421 4.3.2 busy", "451 4.3.0 try again", DROP], 0.35),
         words=("421", "451", "disconnect", "closed"),
     ),
     Scenario(
@@ -212,7 +212,7 @@ def smtp_faults(
             with world.trial_of(state) as t:
                 server_tls, trusting = tls_pair(t.home / "tls") if sc.tls else (None, None)
                 refused_addr = None
-                fault = sc.faults(rng, []) if sc.faults else None
+                fault = sc.faults(rng) if sc.faults else None
                 if sc.refuse_one:
                     unit = rng.choice(_planned_units(world, t, sc.stage))
                     refused_addr = _unit_email(world, unit)

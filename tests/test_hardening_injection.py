@@ -73,18 +73,18 @@ def _xlsx(write) -> bytes:
     return buf.getvalue()
 
 
-def test_the_formula_check_catches_a_formula_a_link_and_an_unquoted_template_cell() -> None:
+def test_the_formula_check_catches_a_formula_a_link_and_an_unquoted_cell() -> None:
     formula = _xlsx(lambda wb, ws: ws.write_formula(0, 0, "=1+1"))
     link = _xlsx(lambda wb, ws: ws.write_url(0, 0, "http://evil.example/x"))
-
-    def template(wb, ws) -> None:
-        ws.write_string(0, 0, "=cmd|' /C calc'!A0")
-        wb.add_worksheet("_duban").write_string(0, 0, "duban_template")
-
-    _, hostile, problems = check_formulas([("f", formula), ("l", link), ("t", _xlsx(template))])
-    assert hostile == 1
+    unquoted = _xlsx(lambda wb, ws: ws.write_string(0, 0, "=cmd|' /C calc'!A0"))
+    quoted = _xlsx(
+        lambda wb, ws: ws.write_string(0, 0, "=cmd|' /C calc'!A0", wb.add_format({"quote_prefix": True}))
+    )
+    _, hostile, problems = check_formulas([("f", formula), ("l", link), ("u", unquoted), ("q", quoted)])
+    assert hostile == 2
     assert any("is a formula" in p for p in problems) and any("hyperlink" in p for p in problems)
-    assert any("no quote prefix" in p for p in problems)
+    unquoted_problems = [p for p in problems if "no quote prefix" in p]
+    assert len(unquoted_problems) == 1 and unquoted_problems[0].startswith("u: 填报表!A1")
 
 
 def test_the_markup_check_tells_escaped_text_from_live_tags() -> None:

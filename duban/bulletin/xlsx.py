@@ -21,6 +21,7 @@ __all__ = ["SHEETS", "render_xlsx"]
 
 #: Sheet name → the bulletin table it shows (台账 comes from the caller's ledger rows).
 SHEETS = {"单位报送情况": "units", "滞后事项": "lagging", "分部分统计": "groups"}
+_FORMULA_START = ("=", "+", "-", "@")
 
 
 def _width(text: str) -> int:
@@ -41,6 +42,12 @@ class _Writer:
         )
         self.cell = wb.add_format({"border": 1, "valign": "top", "text_wrap": True})
         self.bold = wb.add_format({"border": 1, "valign": "top", "bold": True})
+        # text that looks like a formula also gets Excel's quote prefix, so it stays text when edited
+        quote = {"border": 1, "valign": "top", "quote_prefix": True}
+        self.quoted = {
+            id(self.cell): wb.add_format({**quote, "text_wrap": True}),
+            id(self.bold): wb.add_format({**quote, "bold": True}),
+        }
         self.pct = wb.add_format({"border": 1, "valign": "top", "num_format": "0.0%"})
         self.pct_bold = wb.add_format({"border": 1, "valign": "top", "num_format": "0.0%", "bold": True})
         self.when = wb.add_format({"border": 1, "valign": "top", "num_format": "yyyy-mm-dd hh:mm"})
@@ -65,6 +72,8 @@ class _Writer:
             ws.write_datetime(r, c, datetime.combine(v, time()), self.day)
             return "0000-00-00"
         text = str(v)
+        if text.startswith(_FORMULA_START):
+            fmt = self.quoted.get(id(fmt), fmt)
         ws.write_string(r, c, text, fmt)
         return text
 
