@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = out / "run" / f"profile-{args.scale}"
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(ds, run_dir, REPO / "config")
-    seed_store(ds, run_dir, {})
+    seed_store(ds, run_dir)
     stem = out / f"profile-{args.scale}{'-prefect' if args.prefect else ''}"
     smtp, api = _servers(ds, run_dir / "mail")
     if args.prefect:

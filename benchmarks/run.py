@@ -133,7 +133,7 @@ def run(
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     write_config(ds, run_dir, REPO / "config")
-    _in_child(seed_store, ds, run_dir, {})
+    _in_child(seed_store, ds, run_dir)
     files = ds.files()
     expected = [(it.id, a.unit) for it in ds.catalogue.items for a in it.assignments]
     step = time.perf_counter()

@@ -33,7 +33,17 @@ import httpx
 from benchmarks.floor import rss_mb
 from benchmarks.generate import PERIOD_KEY, RUN_DATE, Dataset
 
-__all__ = ["PrefectServer", "inprocess_cycle", "prepare_run", "seed_store", "store_counts"]
+__all__ = [
+    "FLOW_JOBS",
+    "PrefectServer",
+    "flow_cycle",
+    "inprocess_cycle",
+    "prepare_run",
+    "run_flow_subprocess",
+    "seed_store",
+    "store_counts",
+    "write_config",
+]
 
 STAGE = "overdue"
 
@@ -70,7 +80,7 @@ def _use_env(env: dict[str, str]) -> None:
     get_settings.cache_clear()
 
 
-def seed_store(ds: Dataset, run_dir: Path, env: dict[str, str]) -> None:
+def seed_store(ds: Dataset, run_dir: Path) -> None:
     """Import the synthetic catalogue into ``run_dir/seed.db`` (migrations included; not timed)."""
     from duban.store import open_store
     from duban.store.catalogue import import_catalogue

@@ -75,8 +75,22 @@ def expected_pairs(catalogue: Catalogue) -> list[tuple[str, str, Role]]:
 
 def current_entries(store: Store, period: str, *, unit: str | None = None) -> dict[tuple[str, str], Entry]:
     """(unit, item id) → the entry from the latest-received accepted submission (of one unit if given)."""
+    i = SubmissionItemRow
     q = (
-        select(SubmissionItemRow, SubmissionRow.received_at, SubmissionRow.source_ref)
+        select(
+            i.unit,
+            i.item_id,
+            i.status,
+            i.progress,
+            i.narrative,
+            i.problems,
+            i.next_steps,
+            i.coordination,
+            i.valid,
+            i.submission_id,
+            SubmissionRow.received_at,
+            SubmissionRow.source_ref,
+        )
         .join(SubmissionRow, SubmissionRow.id == SubmissionItemRow.submission_id)
         .where(SubmissionRow.state == "accepted", SubmissionItemRow.period == period)
     )
@@ -84,7 +98,8 @@ def current_entries(store: Store, period: str, *, unit: str | None = None) -> di
         q = q.where(SubmissionItemRow.unit == unit)
     out: dict[tuple[str, str], Entry] = {}
     with store.session() as s:
-        for it, received_at, ref in s.execute(q):
+        for it in s.execute(q):
+            received_at, ref = it.received_at, it.source_ref
             at = to_shanghai(received_at)
             key = (it.unit, it.item_id)
             old = out.get(key)

@@ -163,7 +163,8 @@ class UnitDirectory:
         """Read ``units.yaml``; ConfigError names the file and the faulty entry."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the unit directory: {exc.strerror or exc}") from None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -43,13 +43,33 @@ class StageRun:
     im: DeliveryReport | None = None
 
 
-def _owed(catalogue: Catalogue, entries: dict[tuple[str, str], Entry]) -> dict[str, list[NoticeItem]]:
-    items = {it.id: it for it in catalogue.items}
-    owed: dict[str, list[NoticeItem]] = defaultdict(list)
-    for item_id, unit, role in expected_pairs(catalogue):
-        if (unit, item_id) not in entries:
+_INDEX: dict[int, tuple[Catalogue, dict[str, list[NoticeItem]]]] = {}
+
+
+def _assigned(catalogue: Catalogue) -> dict[str, list[NoticeItem]]:
+    """unit → its items as NoticeItems, in catalogue order; built once per catalogue (immutable)."""
+    hit = _INDEX.get(id(catalogue))
+    if hit is None or hit[0] is not catalogue:
+        items = {it.id: it for it in catalogue.items}
+        leads = {it.id: it.lead_unit for it in catalogue.items}
+        index: dict[str, list[NoticeItem]] = defaultdict(list)
+        for item_id, unit, role in expected_pairs(catalogue):
             it = items[item_id]
-            owed[unit].append(NoticeItem(item_id, it.number, it.title, str(role), it.lead_unit))
+            index[unit].append(NoticeItem(item_id, it.number, it.title, str(role), leads[item_id]))
+        _INDEX.clear()
+        hit = _INDEX[id(catalogue)] = (catalogue, dict(index))
+    return hit[1]
+
+
+def _owed(
+    catalogue: Catalogue, entries: dict[tuple[str, str], Entry], only: str | None = None
+) -> dict[str, list[NoticeItem]]:
+    index = _assigned(catalogue)
+    owed: dict[str, list[NoticeItem]] = defaultdict(list)
+    for unit in index if only is None else [only]:
+        for n in index.get(unit, ()):
+            if (unit, n.item_id) not in entries:
+                owed[unit].append(n)
     return owed
 
 
@@ -88,9 +108,9 @@ def notice_plan(
     """
     s = ctx.settings
     entries = current_entries(ctx.store, period.key, unit=only)
-    owed = _owed(catalogue, entries)
+    owed = _owed(catalogue, entries, only)
     invalid = _invalid(ctx, period.key, only)
-    units = sorted({u for _i, u, _r in expected_pairs(catalogue)} if only is None else {only})
+    units = sorted(_assigned(catalogue)) if only is None else [only]
     out: dict[str, NoticeContext] = {}
     for short in units:
         if stage.id != "open" and not owed.get(short) and not invalid.get(short):
@@ -104,12 +124,7 @@ def notice_plan(
         to, cc = _recipients(unit, stage, s.office.email)
         missing = owed.get(short, [])
         if stage.id == "open":
-            missing = [
-                NoticeItem(it.id, it.number, it.title, str(a.role), it.lead_unit)
-                for it in catalogue.items
-                for a in it.assignments
-                if a.unit == short and not a.placeholder
-            ]
+            missing = list(_assigned(catalogue).get(short, []))
         out[short] = NoticeContext(
             unit_short=short,
             unit_full=unit.full_name,

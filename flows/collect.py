@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import Flow, flow, get_run_logger
 
@@ -11,10 +11,12 @@ from duban.settings import get_settings
 from duban_app.collect import CollectReport, find_files
 from flows.tasks import collect_api_task, collect_batch
 
+T = TypeVar("T")
+
 __all__ = ["batches", "collect", "collect_with_configured_runner", "merge_reports", "run_collection"]
 
 
-def batches(items: list[str], size: int) -> list[list[str]]:
+def batches(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), max(1, size))]
 
 
@@ -42,15 +44,19 @@ def run_collection(
     root = Path(inbox) if inbox else settings.path("inbox")
     files = [str(p) for p in find_files(root)] if root.exists() else []
     size = batch_size or settings.orchestration.batch_size
-    futures = [
-        collect_batch.submit(b, period, {p: received[p] for p in b if p in received} if received else None)
-        for b in batches(files, size)
-    ]
-    parts = [f.result() for f in futures]
+    # At most `workers` batches in flight: each holds the catalogue and a store connection, and
+    # SQLite takes one writer at a time (unbounded, 20 batches took 6.8 GB at province scale).
+    workers = max(1, settings.orchestration.dask_workers)
+    work = batches(files, size)
+    parts: list[dict[str, Any]] = []
+    for wave in batches(work, workers):
+        arrivals = [{p: received[p] for p in b if p in received} if received else None for b in wave]
+        futures = [collect_batch.submit(b, period, at) for b, at in zip(wave, arrivals, strict=True)]
+        parts.extend(f.result() for f in futures)
     if api:
         parts.append(collect_api_task(period, sources, record_time=record_time))
     result = merge_reports(parts)
-    get_run_logger().info("collected %d files in %d batch(es): %s", len(files), len(futures), result)
+    get_run_logger().info("collected %d files in %d batch(es): %s", len(files), len(work), result)
     return result
 
 

@@ -93,6 +93,9 @@ def _wrap(text: str, width: int = 14) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+MAX_CHART_UNITS = 40
+
+
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
@@ -125,6 +128,10 @@ def _status_by_part(m: Metrics, path: Path) -> Path:
 
 def _unit_timeliness(m: Metrics, path: Path) -> Path:
     units = sorted(m.units, key=lambda u: (u.timeliness, u.unit))
+    shown = f"（全部单位 {m.timeliness * 100:.1f}%）"
+    if len(units) > MAX_CHART_UNITS:
+        units = units[:MAX_CHART_UNITS]
+        shown = f"（全部单位 {m.timeliness * 100:.1f}%，图示最低的{MAX_CHART_UNITS}个单位）"
     fig = Figure(figsize=(7.5, 1.0 + 0.28 * max(len(units), 1)))
     ax = fig.add_subplot()
     rates = [u.timeliness * 100 for u in units]
@@ -135,7 +142,7 @@ def _unit_timeliness(m: Metrics, path: Path) -> Path:
     ax.set_xlim(0, 125)  # room for the labels right of a full bar
     ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("按时报送率（%）")
-    ax.set_title(f"{m.period_label}各单位按时报送率（全部单位 {m.timeliness * 100:.1f}%）", fontsize=11)
+    ax.set_title(f"{m.period_label}各单位按时报送率{shown}", fontsize=11)
     ax.tick_params(axis="y", labelsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)

@@ -230,16 +230,17 @@ def _add_table(doc: DocxDocument, t: Table) -> None:
     tblw.set(qn("w:type"), "dxa")
     tblw.set(qn("w:w"), str(round(sum(c.width_mm for c in t.columns) / 25.4 * 1440)))
     _repeat_header(table.rows[0])
+    head_id, body_id = doc.styles["表头"].style_id, doc.styles["表格文字"].style_id
     for cell, col in zip(table.rows[0].cells, t.columns, strict=True):
         cell.width = Mm(col.width_mm)
-        cell.paragraphs[0].style = doc.styles["表头"]
+        cell.paragraphs[0]._p.style = head_id
         cell.paragraphs[0].add_run(col.name)
     for r, values in enumerate(t.text_rows()):
         cells = table.add_row().cells
         for cell, col, text in zip(cells, t.columns, values, strict=True):
             cell.width = Mm(col.width_mm)
             par = cell.paragraphs[0]
-            par.style = doc.styles["表格文字"]
+            par._p.style = body_id
             if col.kind == "text" and col.width_mm >= 24:
                 par.alignment = WD_ALIGN_PARAGRAPH.LEFT
             par.add_run(_xml_text(text)).bold = r in t.bold_rows or None

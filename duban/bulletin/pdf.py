@@ -10,7 +10,9 @@ soffice processes sharing a profile block or fail each other.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -59,10 +61,18 @@ def convert_to_pdf(docx: Path, out_dir: Path, *, timeout: float = 180) -> Path |
             str(docx),
         ]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            log.error("PDF conversion of %s timed out after %.0f s", docx.name, timeout)
-            return None
+            # Its own session, so a timeout kills soffice.bin too, not only the soffice wrapper.
+            with subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            ) as child:
+                try:
+                    out, err = child.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.communicate()
+                    log.error("PDF conversion of %s timed out after %.0f s", docx.name, timeout)
+                    return None
+            proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
         except OSError as exc:
             log.error("PDF conversion of %s could not start %s: %s", docx.name, soffice, exc)
             return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,18 @@ def _unit_candidates(
         ("meta", _text(table.meta.get("unit_name"))),
         ("hint", _text(table.unit_hint)),
         ("column", _column_unit(table) or ""),
-        ("filename", _filename_unit(directory, filename) or ""),
-        ("sender", _sender_unit(directory, sender, senders) or ""),
     ]
     return [(m, t) for m, t in found if t]
+
+
+def _fallback_candidates(
+    directory: UnitDirectory, filename: str, sender: str | None, senders: dict[str, str] | None
+) -> Iterator[tuple[str, str]]:
+    """File name, then sender: each looked up only when asked for (scanning every name costs)."""
+    if text := _filename_unit(directory, filename):
+        yield "filename", text
+    if text := _sender_unit(directory, sender, senders):
+        yield "sender", text
 
 
 def _identify_unit(
@@ -108,7 +117,13 @@ def _identify_unit(
 ) -> tuple[str | None, str, list[Finding]]:
     unresolved: list[tuple[str, str, Resolution]] = []
     resolved: list[tuple[str, str, str]] = []  # (method, text, unit)
-    for method, text in _unit_candidates(table, directory, filename, sender, senders):
+
+    def candidates() -> Iterator[tuple[str, str]]:
+        yield from _unit_candidates(table, directory, filename, sender, senders)
+        if not resolved:  # a unit named by the content wins over file name and sender anyway
+            yield from _fallback_candidates(directory, filename, sender, senders)
+
+    for method, text in candidates():
         res = directory.resolve(text)
         if res.unit is not None and not res.placeholder:
             resolved.append((method, text, res.unit.short_name))

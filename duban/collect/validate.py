@@ -141,6 +141,20 @@ class _Matcher:
         return max(fuzz.WRatio(q, _norm_title(item.title)), fuzz.WRatio(q, _norm_title(item.text)))
 
 
+_MATCHERS: dict[tuple[int, float, float], tuple[Catalogue, _Matcher]] = {}
+
+
+def _matcher(catalogue: Catalogue, accept: float, suggest: float) -> _Matcher:
+    """The catalogue's matcher, built once (a catalogue is immutable; keyed by identity)."""
+    key = (id(catalogue), accept, suggest)
+    hit = _MATCHERS.get(key)
+    if hit is None or hit[0] is not catalogue:
+        if len(_MATCHERS) >= 8:
+            _MATCHERS.clear()
+        hit = _MATCHERS[key] = (catalogue, _Matcher(catalogue, accept, suggest))
+    return hit[1]
+
+
 def _finding(
     kind: FindingKind, zh: str, en: str, ctx: dict[str, Any], item_id: str | None, **ev: Any
 ) -> Finding:
@@ -292,7 +306,7 @@ def validate_table(
     suggest: float = 70,
 ) -> tuple[list[ReportedItem], list[Finding]]:
     """Match and check every row of one unit's table; see the module docstring for the rules."""
-    matcher = _Matcher(catalogue, accept, suggest)
+    matcher = _matcher(catalogue, accept, suggest)
     col = _column_namer(table)
     kept: dict[str, ReportedItem] = {}
     findings: list[Finding] = []

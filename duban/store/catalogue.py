@@ -151,6 +151,10 @@ def _version_row(s: Session, version: int | None, doc_number: str | None) -> Cat
     return s.scalar(q)
 
 
+#: (store url, version row id, content hash) → the catalogue: a stored version is immutable.
+_LOADED: dict[tuple[str, int, str], Catalogue] = {}
+
+
 def load_catalogue(
     store: Store, *, version: int | None = None, doc_number: str | None = None
 ) -> tuple[Catalogue, int]:
@@ -165,6 +169,9 @@ def load_catalogue(
             raise LookupError(
                 f"The store holds no {what}; import the plan first: duban catalogue import PATH"
             )
+        key = (store.url, cv.id, cv.content_hash)
+        if key in _LOADED:
+            return _LOADED[key], cv.version
         plan = s.get(PlanRow, cv.plan_id)
         assert plan is not None
         assignments: dict[str, list[Assignment]] = {}
@@ -205,6 +212,9 @@ def load_catalogue(
             context=context,
             source_name=cv.source_name,
         )
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[key] = cat
         return cat, cv.version
 
 
