@@ -180,11 +180,6 @@ def test_a_csv_of_line_breaks_stays_within_the_memory_bound(prober: Prober) -> N
     assert v["outcome"] in OK and v["peak_mb"] < BOUND_MB, v
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connectors/spreadsheets/limits.py check_xls_extents ignores an implausible DIMENSIONS record "
-    "(first row after last) and calamine then reserves ~5 PB and aborts the process (SIGABRT)",
-)
 def test_an_inverted_xls_dimensions_record_is_refused_not_an_abort(prober: Prober) -> None:
     v = prober.probe(bombs.inverted_dims_xls(), ".xls")
     assert v["outcome"] in OK, v

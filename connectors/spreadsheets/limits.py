@@ -148,6 +148,14 @@ def check_xls_extents(data: bytes, source: str) -> None:
         pos = data.find(header)
         while pos != -1 and pos + 4 + struct.calcsize(fmt) <= len(data):
             first_row, end_row, first_col, end_col, reserved = struct.unpack_from(fmt, data, pos + 4)
+            if reserved == 0 and end_row < first_row <= limit and first_col <= end_col <= 256:
+                # calamine sizes its buffer from end - first: an inverted range asks for petabytes
+                # and aborts the whole process, which no except can catch.
+                raise _fail(
+                    source,
+                    f"a sheet declares an inverted row range ({first_row:,} > {end_row:,}): refused",
+                    "工作表范围记录异常（起始行大于结束行），疑似损坏文件，已拒收",
+                )
             plausible = reserved == 0 and first_row <= end_row <= limit and first_col <= end_col <= 256
             if plausible and (end_row - first_row) * (end_col - first_col) > MAX_CELLS:
                 rows, cols = end_row - first_row, end_col - first_col
