@@ -52,8 +52,11 @@ def _assigned(c: AppContext) -> dict[str, set[str]]:
 
 def _submit_all(c: AppContext, unit: str, items: set[str], sha: str) -> None:
     store_submission(
-        c.store, received=Received("file", f"/in/{unit}.xlsx", at(date(2027, 1, 4)), sha256=sha * 64),
-        period=PERIOD, unit=unit, items=[reported(i, unit) for i in sorted(items)],
+        c.store,
+        received=Received("file", f"/in/{unit}.xlsx", at(date(2027, 1, 4)), sha256=sha * 64),
+        period=PERIOD,
+        unit=unit,
+        items=[reported(i, unit) for i in sorted(items)],
     )
 
 

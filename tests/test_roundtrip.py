@@ -37,8 +37,16 @@ def _fill(folder: Path) -> None:
 
 def _convert(src: Path, fmt: str, out: Path, profile: Path) -> None:
     out.mkdir()
-    cmd = ["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
-           "--outdir", str(out), *map(str, sorted(src.glob("*.xlsx")))]
+    cmd = [
+        "soffice",
+        f"-env:UserInstallation=file://{profile}",
+        "--headless",
+        "--convert-to",
+        fmt,
+        "--outdir",
+        str(out),
+        *map(str, sorted(src.glob("*.xlsx"))),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
 
 
@@ -62,7 +70,9 @@ def returned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods", "csv"])
-def test_every_item_comes_back_with_its_unit_period_and_item(returned: dict[str, Path], tmp_path: Path, fmt: str):
+def test_every_item_comes_back_with_its_unit_period_and_item(
+    returned: dict[str, Path], tmp_path: Path, fmt: str
+):
     ctx = AppContext(Settings(home=tmp_path / "home"))
     try:
         import_plan(ctx, REPO_ROOT / "config" / "plans" / "lishui-2022-29.txt")
