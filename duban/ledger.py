@@ -19,7 +19,7 @@ from duban.reconcile import Entry, expected_pairs
 from duban.store.db import Store
 from duban.store.models import FindingRow, SubmissionRow
 
-__all__ = ["LEDGER_COLUMNS", "ledger_rows", "period_findings", "safe_text", "write_ledger"]
+__all__ = ["LEDGER_COLUMNS", "ledger_rows", "period_findings", "write_ledger"]
 
 LEDGER_COLUMNS = [
     "任务编码",
@@ -46,13 +46,6 @@ STATUS_COLOURS = {
     "未报送": "#FFEB9C",
 }
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_text(value: Any) -> Any:
-    """Text that a spreadsheet would take for a formula is prefixed with an apostrophe-free quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def period_findings(store: Store, period: str, *, unit: str | None = None) -> list[FindingRow]:

@@ -15,8 +15,14 @@ from duban.collect.templates import template_filename, write_unit_template
 from duban.domain import ReportedItem
 from duban.ledger import ledger_rows, period_findings, write_ledger
 from duban.periods import Period, parse_period, previous_period, work_calendar
-from duban.reconcile import ReconcileReport, current_entries, expected_pairs, reconcile, unit_status
-from duban.reconcile import UnitStatus as UnitStatus
+from duban.reconcile import (
+    ReconcileReport,
+    UnitStatus,
+    current_entries,
+    expected_pairs,
+    reconcile,
+    unit_status,
+)
 from duban_app.context import AppContext
 
 __all__ = ["period_facts", "reconcile_period", "status", "write_ledger_file", "write_templates"]
@@ -157,7 +163,3 @@ def period_facts(ctx: AppContext, key: str, *, as_of: date | None = None) -> Per
     """Everything the bulletin needs, from the store."""
     period = parse_period(key, ctx.settings)
     return _facts(ctx, period, as_of or period.deadline, with_previous=True)
-
-
-def ledger_for_bulletin(ctx: AppContext, key: str) -> list[dict]:
-    return _ledger(ctx, parse_period(key, ctx.settings))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from duban.domain import Assignment, Catalogue, ContextBlock, Item, Plan, Role
@@ -238,10 +238,3 @@ def list_versions(store: Store) -> list[VersionInfo]:
             )
             for r in rows
         ]
-
-
-def delete_version(store: Store, version: int) -> None:  # pragma: no cover - maintenance helper
-    with store.session() as s:
-        cv = _version_row(s, version, None)
-        if cv is not None:
-            s.execute(delete(CatalogueVersion).where(CatalogueVersion.id == cv.id))
