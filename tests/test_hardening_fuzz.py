@@ -236,3 +236,18 @@ def test_collect_quarantines_a_file_whose_reader_panics_and_goes_on(
     finally:
         ctx.close()
     assert rep.files == 2 and rep.submissions_new == 2 and rep.findings["unreadable"] >= 1
+
+
+def test_a_damaged_dimensions_record_found_by_corpus_mutation_is_refused(
+    shared_dir: Path, tmp_path: Path, prober: Prober
+) -> None:
+    # `make soak` found it: 10 bytes overwritten at 3825 of 1904DateWindowing.xls give a DIMENSIONS
+    # record (non-zero reserved field, inverted ranges) for which calamine reserves ~5 PB and aborts.
+    data = bytearray(
+        (
+            shared_dir / "corpus" / "spreadsheets" / "apache_poi/test-data/spreadsheet/1904DateWindowing.xls"
+        ).read_bytes()
+    )
+    data[3825:3835] = bytes.fromhex("52e231b831c1ca4f881e")
+    v = prober.probe(bytes(data), ".xls")
+    assert v["outcome"] == "rejected", v

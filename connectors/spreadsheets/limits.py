@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 from duban.errors import SubmissionUnreadable
 
@@ -23,6 +26,7 @@ __all__ = [
     "check_sheet_extents",
     "check_xls_extents",
     "check_zip",
+    "open_xls_fenced",
     "sheet_extent",
 ]
 
@@ -134,13 +138,15 @@ def check_sheet_extents(data: bytes, members: list[Member], source: str) -> None
             )
 
 
-def check_xls_extents(data: bytes, source: str) -> None:
+def check_xls_extents(data: bytes, source: str) -> bool:
     """Refuse a .xls whose DIMENSIONS record declares a used range past ``MAX_CELLS``.
 
     calamine builds the dense range of a BIFF sheet too (65,536 × 256 cells cost ~1.2 GB).
     The record (0x0200) is found by its header in the file's bytes and believed only with
-    plausible values; a file lying in it is not caught here.
+    plausible values; a file lying in it is not caught here. Returns True when a record looked
+    damaged (implausible values): the caller then opens the file in a fenced child first.
     """
+    suspicious = False
     for header, fmt, limit in (
         (b"\x00\x02\x0e\x00", "<IIHHH", 1 << 20),
         (b"\x00\x02\x0a\x00", "<HHHHH", 1 << 16),
@@ -157,6 +163,7 @@ def check_xls_extents(data: bytes, source: str) -> None:
                     "工作表范围记录异常（起始行大于结束行），疑似损坏文件，已拒收",
                 )
             plausible = reserved == 0 and first_row <= end_row <= limit and first_col <= end_col <= 256
+            suspicious = suspicious or not plausible
             if plausible and (end_row - first_row) * (end_col - first_col) > MAX_CELLS:
                 rows, cols = end_row - first_row, end_col - first_col
                 raise _fail(
@@ -165,3 +172,23 @@ def check_xls_extents(data: bytes, source: str) -> None:
                     f"工作表范围过大（{rows:,} 行 × {cols:,} 列），疑似异常文件，已拒收",
                 )
             pos = data.find(header, pos + 1)
+    return suspicious
+
+
+def open_xls_fenced(path: Path, source: str, *, timeout: float = 20) -> None:
+    """Open a damaged-looking .xls in a child process first: calamine aborts the whole process
+    (no ``except`` can catch it) on some broken BIFF records, e.g. an inverted DIMENSIONS range
+    for which it reserves petabytes. A child that dies means the file is refused, not the batch."""
+    code = "import sys, python_calamine; python_calamine.CalamineWorkbook.from_path(sys.argv[1])"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        done = None
+    if done is None or done.returncode < 0 or done.returncode > 1:
+        raise _fail(
+            source,
+            "damaged .xls: the workbook structure is corrupt (the reader could not open it safely)",
+            "Excel 97-2003（.xls）文件结构损坏，无法安全读取，请重新导出后报送",
+        )

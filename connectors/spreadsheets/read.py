@@ -21,7 +21,7 @@ from duban.domain import SheetTable
 from duban.errors import SubmissionUnreadable
 
 from .layout import META_SHEET, RawSheet, read_meta, table_from_sheet
-from .limits import check_sheet_extents, check_xls_extents, check_zip
+from .limits import check_sheet_extents, check_xls_extents, check_zip, open_xls_fenced
 from .sniff import Probe, probe, sniff_format
 from .text import read_delimited, read_html
 
@@ -135,8 +135,8 @@ def _read(path: Path, probe: Probe, source: str, max_uncompressed: int) -> list[
         )
     if fmt in ("csv", "tsv", "html"):
         return _read_text(path, probe, source)
-    if fmt == "xls":
-        check_xls_extents(probe.data, source)
+    if fmt == "xls" and check_xls_extents(probe.data, source):
+        open_xls_fenced(path, source)
     if probe.members is not None:
         check_zip(probe.members, source, max_uncompressed)
         if fmt in ("xlsx", "xlsm"):
