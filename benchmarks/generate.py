@@ -47,6 +47,7 @@ from duban.domain import Assignment, Catalogue, Item, Plan, Role
 from duban.periods import parse_period, work_calendar
 from duban.settings import get_settings
 from duban.store.db import SHANGHAI
+from duban_app.simulate import spoil
 
 __all__ = ["DATA_VERSION", "PERIOD_KEY", "RUN_DATE", "SCALES", "Dataset", "Scale", "ensure_dataset"]
 
@@ -162,19 +163,6 @@ def _entry(rng: random.Random, item: Item) -> dict[str, Any]:
     }
 
 
-def _spoil(rng: random.Random, e: dict[str, Any]) -> None:
-    """One invalid value, the kinds units really send."""
-    kind = rng.choice(["progress_text", "progress_range", "status", "narrative"])
-    if kind == "progress_text":
-        e["progress"] = "八十左右"
-    elif kind == "progress_range":
-        e["progress"] = 150
-    elif kind == "status":
-        e["status"] = "差不多了"
-    else:
-        e["status"], e["narrative"] = "推进中", ""
-
-
 def _at(rng: random.Random, day: date) -> float:
     return datetime(
         day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=SHANGHAI
@@ -210,7 +198,7 @@ def _plan_quarter(cat: Catalogue, units: list[str], names: dict[str, str], rng: 
         fate = rng.choices(["on_time", "late", "invalid", "partial"], weights=[74, 10, 8, 8])[0]
         entries = [(it, role, _entry(rng, it)) for it, role in by_unit[u]]
         if fate == "invalid" and entries:
-            _spoil(rng, entries[0][2])
+            spoil(rng, entries[0][2])
         if fate == "partial":
             for k in rng.sample(range(len(entries)), min(3, len(entries) - 1)):
                 entries[k] = (entries[k][0], entries[k][1], None)

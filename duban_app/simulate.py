@@ -30,7 +30,7 @@ from duban.reconcile import expected_pairs
 from duban.store.db import SHANGHAI
 from duban.units import Unit, UnitDirectory
 
-__all__ = ["Arrival", "Quarter", "UnitPlan", "generate_quarter"]
+__all__ = ["Arrival", "Quarter", "UnitPlan", "generate_quarter", "spoil"]
 
 FATES = ("on_time", "late", "missing", "invalid", "api")
 LAYOUTS = ("template", "xls", "ods", "csv_gbk", "custom")
@@ -116,16 +116,21 @@ def _entry(rng: random.Random, it: Item, *, invalid: bool) -> dict[str, Any]:
         "phone": f"0578-2{rng.randint(100000, 999999)}",
     }
     if invalid:
-        kind = rng.choice(["progress_text", "progress_range", "status", "narrative"])
-        if kind == "progress_text":
-            row["progress"] = "八十左右"
-        elif kind == "progress_range":
-            row["progress"] = 150
-        elif kind == "status":
-            row["status"] = "差不多了"
-        else:
-            row["status"], row["narrative"] = "推进中", ""
+        spoil(rng, row)
     return row
+
+
+def spoil(rng: random.Random, row: dict[str, Any]) -> None:
+    """One invalid value, of the kinds units really send."""
+    kind = rng.choice(["progress_text", "progress_range", "status", "narrative"])
+    if kind == "progress_text":
+        row["progress"] = "八十左右"
+    elif kind == "progress_range":
+        row["progress"] = 150
+    elif kind == "status":
+        row["status"] = "差不多了"
+    else:
+        row["status"], row["narrative"] = "推进中", ""
 
 
 def _fill_template(data: bytes, entries: list[dict[str, Any]], path: Path) -> None:
