@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from connectors.api.loopback import Fault, LoopbackApi
-from connectors.mail.loopback import LoopbackSmtpServer
+from connectors.mail.loopback import LoopbackSmtpServer, self_signed_tls
 from connectors.mail.smtp import SmtpSender
 from duban.errors import DubanError
 from duban.settings import REPO_ROOT
@@ -33,7 +33,6 @@ from duban_app.notices import run_stage
 from hardening.apifaults import api_records, write_sources
 from hardening.crash import WHEN
 from hardening.report import CampaignResult
-from hardening.smtpfaults import tls_pair
 from hardening.world import World, settings_for
 
 __all__ = ["CLI_RUNS", "SECRETS", "forms", "scan", "secrets_scan"]
@@ -114,7 +113,7 @@ def secrets_scan(world: World, root: Path, *, cli: tuple[str, ...] = tuple(CLI_R
     root_logger.addHandler(capture)
     root_logger.setLevel(logging.DEBUG)
     out = io.StringIO()
-    server_tls, trusting = tls_pair(root / "tls")
+    server_tls, trusting = self_signed_tls(root / "tls")
     with world.trial_of("stale") as t, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         cfg = write_sources(world.config_dir, root / "config", "cursor")
         maildir, outbox = root / "maildir", root / "outbox"

@@ -11,8 +11,6 @@ stopped said why.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import random
 import ssl
 import time
@@ -24,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.mail.loopback import DROP, FaultEvent, FaultPlan, LoopbackSmtpServer
+from connectors.mail.loopback import DROP, FaultEvent, FaultPlan, LoopbackSmtpServer, self_signed_tls
 from connectors.mail.smtp import SmtpSender
 from duban.store.models import NoticeRow
 from duban_app.context import AppContext
@@ -33,47 +31,10 @@ from hardening.crash import WHEN
 from hardening.report import CampaignResult
 from hardening.world import World
 
-__all__ = ["SCENARIOS", "smtp_faults", "tls_pair"]
+__all__ = ["SCENARIOS", "smtp_faults"]
 
 MAX_RERUNS = 3
 OFFICE = "szfb@lishui.example"  # config/settings.yaml office.email, copied on 督办 notices
-
-
-def tls_pair(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, trusting client) contexts around a fresh self-signed certificate for 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    tmp.mkdir(parents=True, exist_ok=True)
-    cert_pem, key_pem = tmp / "cert.pem", tmp / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert_pem, key_pem)
-    return server, ssl.create_default_context(cafile=str(cert_pem))
 
 
 @dataclass
@@ -210,7 +171,7 @@ def smtp_faults(
         for k in range(trials):
             label = f"{sc.name} #{k}"
             with world.trial_of(state) as t:
-                server_tls, trusting = tls_pair(t.home / "tls") if sc.tls else (None, None)
+                server_tls, trusting = self_signed_tls(t.home / "tls") if sc.tls else (None, None)
                 refused_addr = None
                 fault = sc.faults(rng) if sc.faults else None
                 if sc.refuse_one:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import ipaddress
-import ssl
 from collections.abc import Callable
 from datetime import date, datetime
 from email.message import EmailMessage
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from duban.notices.render import InvalidField, NoticeContext, NoticeItem, message_id, render_notice
@@ -114,41 +110,3 @@ def smtp_cfg(port: int, **over: object) -> SmtpConfig:
     }
     values.update(over)
     return SmtpConfig(**values)  # type: ignore[arg-type]
-
-
-def tls_contexts(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) contexts around a fresh self-signed certificate for 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = tmp / "cert.pem"
-    key_pem = tmp / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert_pem, key_pem)
-    client = ssl.create_default_context(cafile=str(cert_pem))
-    return server, client

@@ -18,7 +18,14 @@ from sqlalchemy import select
 
 from connectors.mail.eml import DryRunSender
 from connectors.mail.im import ImSender, ImSendError
-from connectors.mail.loopback import DROP, FaultEvent, FaultPlan, LoopbackSmtpServer, free_port
+from connectors.mail.loopback import (
+    DROP,
+    FaultEvent,
+    FaultPlan,
+    LoopbackSmtpServer,
+    free_port,
+    self_signed_tls,
+)
 from connectors.mail.smtp import SmtpPermanentError, SmtpSender, SmtpTransientError, connection_class
 from duban.errors import ConfigError
 from duban.notices.outbox import deliver, plan_notices
@@ -26,7 +33,7 @@ from duban.notices.render import NoticeContext, render_notice
 from duban.settings import ImConfig, get_settings
 from duban.store import Store
 from duban.store.models import NoticeRow
-from tests.smtp_helpers import MAIL_FROM, WHEN, build_from, make_ctx, make_xlsx, mid, smtp_cfg, tls_contexts
+from tests.smtp_helpers import MAIL_FROM, WHEN, build_from, make_ctx, make_xlsx, mid, smtp_cfg
 
 pytestmark = pytest.mark.slow  # starts servers; each test still takes well under a second
 
@@ -243,7 +250,7 @@ def test_data_fault_callable_sees_message_ids(server: LoopbackSmtpServer) -> Non
 
 
 def test_starttls_with_login_and_the_password_never_shown(tmp_path: Path) -> None:
-    server_ctx, client_ctx = tls_contexts(tmp_path)
+    server_ctx, client_ctx = self_signed_tls(tmp_path)
     with LoopbackSmtpServer(tmp_path / "md", tls_context=server_ctx, auth=("duban", "s3cret-pw")) as srv:
         cfg = smtp_cfg(srv.port, security="starttls")
         sender = SmtpSender(cfg, user="duban", password="s3cret-pw", ssl_context=client_ctx)
@@ -260,7 +267,7 @@ def test_starttls_with_login_and_the_password_never_shown(tmp_path: Path) -> Non
 def test_implicit_tls_with_the_password_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server_ctx, client_ctx = tls_contexts(tmp_path)
+    server_ctx, client_ctx = self_signed_tls(tmp_path)
     with LoopbackSmtpServer(
         tmp_path / "md", tls_context=server_ctx, implicit_tls=True, auth=("ops", "pw-env")
     ) as srv:
@@ -278,7 +285,7 @@ def test_implicit_tls_with_the_password_from_the_environment(
 
 
 def test_an_untrusted_certificate_is_a_permanent_error(tmp_path: Path) -> None:
-    server_ctx, _ = tls_contexts(tmp_path)
+    server_ctx, _ = self_signed_tls(tmp_path)
     with LoopbackSmtpServer(tmp_path / "md", tls_context=server_ctx, implicit_tls=True) as srv:
         sender = SmtpSender(smtp_cfg(srv.port, security="ssl"), sleep=lambda s: None)  # system CAs only
         with sender, pytest.raises(SmtpPermanentError, match="not trusted"):

@@ -11,8 +11,10 @@ retry and bookkeeping paths are exercised against a real protocol, not a mock.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import email
 import email.policy
+import ipaddress
 import re
 import socket
 import ssl
@@ -29,7 +31,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-__all__ = ["DROP", "FaultEvent", "FaultPlan", "LoopbackSmtpServer", "free_port", "main"]
+__all__ = ["DROP", "FaultEvent", "FaultPlan", "LoopbackSmtpServer", "free_port", "main", "self_signed_tls"]
 
 #: A fault reply meaning "close the connection without answering".
 DROP = "DROP"
@@ -84,6 +86,45 @@ class FaultPlan:
 Fault = Callable[[FaultEvent], str | None]
 
 _MID = re.compile(rb"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def self_signed_tls(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, trusting client) contexts around a fresh self-signed certificate for 127.0.0.1,
+    written to ``tmp``: for TLS against the loopback server in tests and campaigns."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    tmp.mkdir(parents=True, exist_ok=True)
+    cert_pem, key_pem = tmp / "cert.pem", tmp / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_pem, key_pem)
+    client = ssl.create_default_context(cafile=str(cert_pem))
+    return server, client
 
 
 def free_port() -> int:
