@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -11,7 +12,7 @@ from duban.bulletin.metrics import Metrics
 from duban.notices.outbox import DeliveryReport
 from duban.reconcile import UnitStatus
 
-__all__ = ["artifact_key", "bulletin_artifact", "outbox_artifact", "status_artifact"]
+__all__ = ["artifact_key", "bulletin_artifact", "outbox_artifact", "status_artifact", "status_rows"]
 
 
 def artifact_key(*parts: str) -> str:
@@ -19,10 +20,15 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def status_artifact(period: str, units: list[UnitStatus]) -> None:
+def status_rows(units: list[UnitStatus]) -> list[dict[str, Any]]:
+    """The per-unit status table as the tasks return it and the artifact shows it."""
+    return [u.as_json() | {"late_days": u.late_days} for u in units]
+
+
+def status_artifact(period: str, rows: list[dict[str, Any]]) -> None:
     create_table_artifact(
         key=artifact_key("unit-status", period),
-        table=[u.as_json() | {"late_days": u.late_days} for u in units],
+        table=rows,
         description=f"{period} 各单位报送情况 (expected / on time / late / missing / invalid)",
     )
 

@@ -26,7 +26,6 @@ from duban.settings import Settings, get_settings
 from duban.store.db import SHANGHAI
 from duban.store.models import NoticeRow
 from duban_app.context import AppContext
-from duban_app.cycle import status
 from flows.artifacts import bulletin_artifact, outbox_artifact, status_artifact
 from flows.collect import run_collection
 from flows.tasks import reconcile_task, send_stage, summarize_task, templates_task
@@ -93,7 +92,7 @@ def reporting_cycle(
         units = reconcile_task(p.key, d)
         ctx = AppContext()
         try:
-            status_artifact(p.key, status(ctx, p.key))
+            status_artifact(p.key, units)
             already = _stages_done(ctx, p.key)
         finally:
             ctx.close()

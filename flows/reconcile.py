@@ -9,8 +9,6 @@ from prefect import flow
 
 from duban.periods import period_for, today
 from duban.settings import get_settings
-from duban_app.context import AppContext
-from duban_app.cycle import status
 from flows.artifacts import status_artifact
 from flows.tasks import reconcile_task
 
@@ -34,9 +32,5 @@ def default_period(period: str | None, run_date: date | None = None) -> str:
 def reconcile(period: str | None = None, run_date: date | None = None) -> list[dict[str, Any]]:
     key = default_period(period, run_date)
     rows = reconcile_task(key, run_date)
-    ctx = AppContext()
-    try:
-        status_artifact(key, status(ctx, key))
-    finally:
-        ctx.close()
+    status_artifact(key, rows)
     return rows

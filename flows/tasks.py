@@ -14,9 +14,10 @@ from prefect.tasks import exponential_backoff
 from duban.store.db import SHANGHAI
 from duban_app.collect import CollectReport, collect_api, collect_files
 from duban_app.context import AppContext
-from duban_app.cycle import reconcile_period, status, write_templates
+from duban_app.cycle import reconcile_period, write_templates
 from duban_app.notices import StageRun, run_stage
 from duban_app.summary import Summary, write_bulletin
+from flows.artifacts import status_rows
 from flows.secrets import smtp_password
 
 __all__ = [
@@ -86,7 +87,7 @@ def reconcile_task(period: str, today: date | None = None) -> list[dict[str, Any
         get_run_logger().info(
             "%s: expected %d, received %d, findings %s", period, rep.expected, rep.received, rep.findings
         )
-        return [u.as_json() | {"late_days": u.late_days} for u in status(ctx, period)]
+        return status_rows(rep.units)  # reconcile already computed the per-unit status
     finally:
         ctx.close()
 
