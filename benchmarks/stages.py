@@ -171,12 +171,10 @@ FLOW_JOBS = {
         "collect_files",
         "collect_api",
         "reconcile_period",
-        "status",
         "write_templates",
         "run_stage",
         "write_bulletin",
     ),
-    "flows.cycle": ("status",),
 }
 
 
