@@ -76,6 +76,8 @@ class CollectionConfig(BaseModel):
     fuzzy_accept: float = 90
     fuzzy_suggest: float = 70
     senders: dict[str, str] = Field(default_factory=dict)
+    #: Processes reading files (0: one per core; 1: read in the calling process).
+    read_workers: int = 0
 
 
 class OrchestrationConfig(BaseModel):
@@ -83,6 +85,12 @@ class OrchestrationConfig(BaseModel):
     dask_workers: int = 2
     batch_size: int = 250
     smtp_concurrency_tag: str = "smtp"
+
+
+class BulletinConfig(BaseModel):
+    #: Above this many units, the docx / PDF / HTML 附件1 lists only the units needing attention
+    #: (未报, 迟报, 不合格; worst first, at most this many); the xlsx appendix keeps every unit.
+    docx_unit_rows_max: int = Field(default=150, ge=1)
 
 
 class RatingConfig(BaseModel):
@@ -134,6 +142,7 @@ class Settings(BaseSettings):
     im: ImConfig = Field(default_factory=ImConfig)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
     rating: RatingConfig = Field(default_factory=RatingConfig)
+    bulletin: BulletinConfig = Field(default_factory=BulletinConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @classmethod

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from duban.catalogue.parse import parse_document
-from duban.units import resolve_catalogue
-
 from duban.collect.intake import file_sha256
 from duban.domain import Catalogue, Finding
 from duban.store.catalogue import ImportResult, import_catalogue
+from duban.units import resolve_catalogue
 from duban_app.context import AppContext
 
 __all__ = ["CatalogueImport", "import_plan"]

@@ -12,33 +12,36 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.spreadsheets import read_tables
 from duban.collect.identify import identify
 from duban.collect.intake import (
     ApiEntry,
+    NewSubmission,
+    Outcome,
     Received,
     file_sha256,
-    keep_raw,
-    known_file,
+    known_files,
     read_watermark,
     store_api_page,
-    store_submission,
+    store_submissions,
 )
 from duban.collect.validate import validate_table
-from duban.domain import Catalogue, Finding, FindingKind, SheetTable, SubmissionRow
-from duban.errors import SubmissionUnreadable
+from duban.domain import Catalogue, SheetTable, SubmissionRow
 from duban.periods import normalise_period_key
 from duban.store.db import SHANGHAI
 from duban_app.context import AppContext
+from duban_app.parse import ParsedFile, parse_file
+from duban_app.readers import reader_pool, worker_count
 
 __all__ = ["SPREADSHEET_SUFFIXES", "CollectReport", "collect_api", "collect_files", "find_files"]
 
 log = logging.getLogger("duban.collect")
+#: Files stored per transaction: a crash loses at most this many files' work, never half of one.
+_STORE_CHUNK = 64
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".csv", ".tsv", ".txt"}
 
 
@@ -88,112 +91,53 @@ def find_files(root: Path) -> list[Path]:
     )
 
 
-def _raw_rows(table: SheetTable) -> list[dict[str, Any]]:
-    return [
-        {"row": r.row, **{k: None if v is None else str(v) for k, v in r.values.items()}} for r in table.rows
-    ]
-
-
 def _received_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, SHANGHAI)
 
 
-def collect_file(
-    ctx: AppContext,
-    catalogue: Catalogue,
-    version: int,
-    path: Path,
-    *,
-    period: str | None = None,
-    sender: str | None = None,
-    received_at: datetime | None = None,
-) -> CollectReport:
-    """Read one file and store what it holds; never raises for bad content."""
-    rep = CollectReport(files=1)
-    cfg = ctx.settings.collection
-    at = received_at or _received_at(path)
-    sha = file_sha256(path)
-    known = known_file(ctx.store, sha)
-    if known:  # the same content was stored before (under any name): nothing to read again
-        rep.submissions_known += known
-        return rep
-    raw = keep_raw(ctx.settings.home, path, sha)
+def _entries(parsed: ParsedFile, at: datetime, period: str | None, version: int) -> list[NewSubmission]:
+    """What to store for one read file: a submission per table, or the file quarantined."""
     base = Received(
         source="file",
-        source_ref=str(path),
+        source_ref=str(parsed.path),
         received_at=at,
-        sha256=sha,
-        size_bytes=path.stat().st_size,
-        raw_path=str(raw),
+        sha256=parsed.sha256,
+        size_bytes=parsed.size_bytes,
+        raw_path=str(parsed.raw_path),
     )
-    try:
-        tables = read_tables(path, max_bytes=cfg.max_file_bytes, max_uncompressed=cfg.max_uncompressed_bytes)
-        if not tables:
-            raise SubmissionUnreadable(
-                "no report table found", "未找到报表（没有可识别的表头）", source=str(path)
-            )
-    except SubmissionUnreadable as exc:
-        return _quarantine(ctx, rep, base, period, (exc.reason_zh, exc.reason_en))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # a reader bug must not stop the batch; keep the file and say why
-        # (BaseException: pyo3 raises a Rust panic in calamine as PanicException, a BaseException)
-        log.exception("unexpected error reading %s", path)
-        return _quarantine(
-            ctx,
-            rep,
-            base,
-            period,
-            (f"读取时发生内部错误（{type(exc).__name__}）", f"internal error: {exc!r}"),
-        )
-    for table in tables:
-        rep.tables += 1
-        ident = identify(
-            table, ctx.directory, filename=path.name, sender=sender, senders=cfg.senders, cli_period=period
-        )
-        findings: list[Finding] = list(ident.findings)
-        items = []
-        if ident.unit and ident.period:
-            items, vfind = validate_table(
-                table, catalogue, ident.unit, ident.period, accept=cfg.fuzzy_accept, suggest=cfg.fuzzy_suggest
-            )
-            findings.extend(vfind)
-        received = Received(**{**base.__dict__, "sheet": table.sheet})
-        out = store_submission(
-            ctx.store,
-            received=received,
-            period=ident.period,
-            unit=ident.unit,
-            unit_raw=table.meta.get("unit") or table.unit_hint,
-            items=items,
-            findings=findings,
-            raw_rows=_raw_rows(table),
-            meta={**table.meta, "notes": "; ".join(table.notes)},
+    if parsed.quarantine:
+        return [NewSubmission(base, period, None, quarantine=parsed.quarantine)]
+    return [
+        NewSubmission(
+            replace(base, sheet=t.sheet),
+            t.period,
+            t.unit,
+            unit_raw=t.unit_raw,
+            prepared_items=t.item_rows,
+            findings=t.findings,
+            raw_rows=t.raw_rows,
+            meta=t.meta,
             catalogue_version=version,
         )
+        for t in parsed.tables
+    ]
+
+
+def _tally(
+    rep: CollectReport, parsed: ParsedFile, entries: list[NewSubmission], outcomes: list[Outcome]
+) -> None:
+    rep.files += 1
+    rep.tables += len(parsed.tables)
+    for e, out in zip(entries, outcomes, strict=True):
         if not out.created:
             rep.submissions_known += 1
             continue
         rep.submissions_new += 1
-        if out.state == "quarantined":
+        if e.state == "quarantined":
             rep.quarantined += 1
         else:
-            rep.items_accepted += len(items)
-        rep.findings.update(str(f.kind) for f in findings)
-    return rep
-
-
-def _quarantine(
-    ctx: AppContext, rep: CollectReport, received: Received, period: str | None, reason: tuple[str, str]
-) -> CollectReport:
-    out = store_submission(ctx.store, received=received, period=period, unit=None, quarantine=reason)
-    if out.created:
-        rep.submissions_new += 1
-        rep.quarantined += 1
-        rep.findings[str(FindingKind.UNREADABLE)] += 1
-    else:
-        rep.submissions_known += 1
-    return rep
+            rep.items_accepted += e.item_count
+        rep.findings.update(str(f.kind) for f in e.all_findings())
 
 
 def collect_files(
@@ -203,23 +147,54 @@ def collect_files(
     period: str | None = None,
     on_file: Callable[[Path], None] | None = None,
     received_at: Callable[[Path], datetime] | None = None,
+    workers: int | None = None,
 ) -> CollectReport:
-    """Collect a batch of files against the catalogue in force."""
+    """Collect a batch of files against the catalogue in force; never raises for bad content.
+
+    Files already stored (by content hash) are not read again. The rest are read on
+    ``workers`` processes (default ``collection.read_workers``; 1 reads in this process) and
+    stored in the order given, one transaction per chunk of files.
+    """
     catalogue, version = ctx.catalogue()
+    cfg = ctx.settings.collection
+    paths = [Path(p) for p in paths]
     total = CollectReport()
-    for path in paths:
-        total.merge(
-            collect_file(
-                ctx,
-                catalogue,
-                version,
-                path,
-                period=period,
-                received_at=received_at(path) if received_at else None,
-            )
+    hashes = {p: file_sha256(p) for p in paths}
+    known = known_files(ctx.store, list(hashes.values()))
+    jobs = []
+    for p in paths:
+        if hashes[p] in known:  # the same content was stored before (under any name)
+            total.files += 1
+            total.submissions_known += known[hashes[p]]
+            if on_file:
+                on_file(p)
+        else:
+            jobs.append((p, hashes[p]))
+    count = worker_count(cfg.read_workers if workers is None else workers)
+    if count > 1 and len(jobs) >= 2 * count:
+        pool = reader_pool(catalogue, ctx.directory, cfg, ctx.settings.home, workers=count)
+        parsed_files: Iterable[ParsedFile] = pool.read(jobs, period)
+    else:
+        home = ctx.settings.home
+        parsed_files = (
+            parse_file(p, sha, catalogue, ctx.directory, cfg, home, period=period) for p, sha in jobs
         )
-        if on_file:
-            on_file(path)
+    pending: list[tuple[ParsedFile, list[NewSubmission]]] = []
+
+    def flush() -> None:
+        outcomes = iter(store_submissions(ctx.store, [e for _, entries in pending for e in entries]))
+        for parsed, entries in pending:
+            _tally(total, parsed, entries, [next(outcomes) for _ in entries])
+            if on_file:
+                on_file(parsed.path)
+        pending.clear()
+
+    for parsed in parsed_files:
+        at = received_at(parsed.path) if received_at else _received_at(parsed.path)
+        pending.append((parsed, _entries(parsed, at, period, version)))
+        if len(pending) >= _STORE_CHUNK:
+            flush()
+    flush()
     return total
 
 

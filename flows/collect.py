@@ -44,9 +44,11 @@ def run_collection(
     root = Path(inbox) if inbox else settings.path("inbox")
     files = [str(p) for p in find_files(root)] if root.exists() else []
     size = batch_size or settings.orchestration.batch_size
-    # At most `workers` batches in flight: each holds the catalogue and a store connection, and
-    # SQLite takes one writer at a time (unbounded, 20 batches took 6.8 GB at province scale).
-    workers = max(1, settings.orchestration.dask_workers)
+    # Batches in flight: on threads one at a time — a batch reads its files on every core
+    # (collection.read_workers) and SQLite takes one writer at a time; on Dask one per Dask
+    # worker, each reading in-process. Unbounded, 20 batches took 6.8 GB at province scale.
+    dask = settings.orchestration.task_runner == "dask"
+    workers = max(1, settings.orchestration.dask_workers) if dask else 1
     work = batches(files, size)
     parts: list[dict[str, Any]] = []
     for wave in batches(work, workers):

@@ -1,11 +1,15 @@
 """Storing what was received, with provenance, exactly once.
 
 A file is keyed by its sha256 (and sheet): the same content twice is stored once, whatever
-its name. An API record is keyed by (source, record id, content hash): a repeated page adds
-nothing, a changed record is a new version that supersedes the old. For one unit and period
-the submission received last is accepted and the earlier ones are marked superseded — their
-rows and findings stay queryable. Unusable input is kept too, as a quarantined submission
-with the reason. Each call is one transaction: a crash leaves all of it or none of it.
+its name. An API record is keyed by (source, record id, content hash), see ``records``. For
+one unit and period the submission received last is accepted and the earlier ones are marked
+superseded — their rows and findings stay queryable. Unusable input is kept too, as a
+quarantined submission with the reason. Each call is one transaction: a crash leaves all of
+it or none of it, and a rerun finds what was stored by its key.
+
+Example:
+    >>> outcomes = store_submissions(store, [NewSubmission(received, period="2026Q4", unit="市大数据局",
+    ...                                                      items=items, findings=findings)])
 """
 
 from __future__ import annotations
@@ -14,59 +18,70 @@ import hashlib
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text
 
+from duban.collect.records import ApiEntry, read_watermark, store_api_page
+from duban.collect.rows import (
+    FINDING,
+    ITEM_COLUMNS,
+    SUBMISSION,
+    SUBMISSION_COLUMNS,
+    Outcome,
+    Received,
+    finding_rows,
+    item_rows,
+    jsonable,
+    settle_rivals,
+    text_value,
+)
 from duban.domain import Finding, FindingKind, ReportedItem
+from duban.store.bulk import JsonText, insert_returning_ids, insert_rows
 from duban.store.db import Store, now
-from duban.store.models import ApiWatermark, FindingRow, SubmissionItemRow, SubmissionRow
+from duban.store.models import SubmissionItemRow, SubmissionRow
 
 __all__ = [
     "ApiEntry",
+    "NewSubmission",
     "Outcome",
     "Received",
     "file_sha256",
     "keep_raw",
     "known_file",
+    "known_files",
     "read_watermark",
     "store_api_page",
     "store_submission",
+    "store_submissions",
 ]
 
-
-@dataclass
-class Received:
-    """Where and when something arrived."""
-
-    source: str
-    source_ref: str
-    received_at: datetime
-    sha256: str | None = None
-    size_bytes: int | None = None
-    raw_path: str | None = None
-    sheet: str | None = None
-
-
-@dataclass
-class Outcome:
-    submission_id: int
-    state: str
-    created: bool
-    superseded: list[int] = field(default_factory=list)
+ITEM = SubmissionItemRow.__table__
 
 
 def known_file(store: Store, sha256: str) -> int:
     """How many submissions were already stored from a file with this content (0: new)."""
-    # A range on the unique dedupe_key index (keys are "file:<sha>:<sheet>"; ";" follows ":"), not
-    # LIKE, which SQLite cannot serve from a case-sensitive index: that scanned every submission.
-    key = SubmissionRow.dedupe_key
+    return known_files(store, [sha256]).get(sha256, 0)
+
+
+def known_files(store: Store, hashes: Sequence[str]) -> dict[str, int]:
+    """For each content hash already stored, how many submissions came from it (one query per 200)."""
+    unique = list(dict.fromkeys(hashes))
+    out: dict[str, int] = {}
     with store.session() as s:
-        q = select(func.count()).where(key >= f"file:{sha256}:", key < f"file:{sha256};")
-        return s.scalar(q) or 0
+        for i in range(0, len(unique), 200):
+            part = unique[i : i + 200]
+            # Ranges on the unique dedupe_key index (keys are "file:<sha>:<sheet>"; ";" follows ":"),
+            # not LIKE, which SQLite cannot serve from a case-sensitive index; written as text
+            # because 200 ranges as SQLAlchemy expressions cost more than the query.
+            where = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(part)))
+            params = {f"a{k}": f"file:{sha}:" for k, sha in enumerate(part)}
+            params.update({f"b{k}": f"file:{sha};" for k, sha in enumerate(part)})
+            for key in s.scalars(text(f"SELECT dedupe_key FROM submission WHERE {where}"), params):
+                sha = key.split(":", 2)[1]
+                out[sha] = out.get(sha, 0) + 1
+    return out
 
 
 def file_sha256(path: Path) -> str:
@@ -82,113 +97,163 @@ def keep_raw(home: Path, path: Path, sha256: str) -> Path:
     dest = home / "raw" / sha256[:2] / f"{sha256}{path.suffix.lower()}"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp = dest.with_suffix(f"{dest.suffix}.{id(dest):x}.part")
         shutil.copyfile(path, tmp)
         tmp.replace(dest)
     return dest
 
 
-def _text(v: Any) -> Any:
-    """Text for a text column: PostgreSQL cannot store NUL (0x00), which a cell or an API record
-    may carry; it becomes U+FFFD there (``raw_rows`` keep the value as received)."""
-    return v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+@dataclass
+class NewSubmission:
+    """One received file (or sheet of it) to store, with what was read from it.
 
-
-def _jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, str | int | float | bool):
-        return v
-    return str(v)
-
-
-def _finding_rows(
-    findings: Sequence[Finding], *, period: str | None, submission_id: int | None, origin: str, at: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "period": f.period or period,
-            "origin": origin,
-            "kind": str(f.kind),
-            "unit": _text(f.unit),
-            "item_id": _text(f.item_id),
-            "submission_id": submission_id,
-            "message_zh": _text(f.message_zh),
-            "message_en": _text(f.message_en),
-            "evidence": {k: _jsonable(v) for k, v in f.evidence.items()},
-            "created_at": at,
-        }
-        for f in findings
-    ]
-
-
-def _item_rows(
-    items: Sequence[ReportedItem], invalid_rows: set[int | None], sub_id: int, period: str, unit: str
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "submission_id": sub_id,
-            "period": period,
-            "unit": unit,
-            "item_id": _text(it.item_id),
-            "status": _text(it.status),
-            "progress": it.progress,
-            "narrative": _text(it.narrative),
-            "problems": _text(it.problems),
-            "next_steps": _text(it.next_steps),
-            "coordination": _text(it.coordination),
-            "reporter": _text(it.reporter),
-            "phone": _text(it.phone),
-            "row": it.row,
-            "sheet": _text(it.sheet),
-            "match_method": it.match_method,
-            "match_score": it.match_score,
-            "valid": it.row not in invalid_rows if it.row is not None else True,
-        }
-        for it in items
-    ]
-
-
-def _supersede(s: Session, new: SubmissionRow, *, same_record: str | None = None) -> list[int]:
-    """Keep the latest received accepted submission for (unit, period); mark the rest superseded.
-
-    For API records (``same_record`` given) only versions of the same record compete.
+    ``quarantine`` is ``(reason_zh, reason_en)`` for input that cannot be used; it is kept with
+    the reason and an UNREADABLE finding instead of rows.
     """
-    q = select(SubmissionRow).where(SubmissionRow.state == "accepted", SubmissionRow.id != new.id)
-    if same_record is not None:
-        q = q.where(SubmissionRow.source == new.source, SubmissionRow.source_ref == same_record)
-    else:
-        q = q.where(
-            SubmissionRow.unit == new.unit,
-            SubmissionRow.period == new.period,
-            SubmissionRow.source == new.source,
-        )
-    rivals = list(s.scalars(q))
-    if not rivals:
-        return []
-    contenders = [*rivals, new]
-    winner = max(contenders, key=lambda r: (r.received_at.replace(tzinfo=None), r.id))
-    losers = [r for r in contenders if r is not winner]
-    at = now()
-    for r in losers:
-        r.state = "superseded"
-        r.superseded_by = winner.id
-        s.add(
-            FindingRow(
-                period=r.period,
-                origin="collect",
-                kind=str(FindingKind.SUPERSEDED),
-                unit=r.unit,
-                item_id=None,
-                submission_id=r.id,
-                message_zh=(
-                    f"{r.unit}报送的“{Path(r.source_ref).name}”"
-                    f"已被{winner.received_at:%Y-%m-%d %H:%M}收到的新版本替代"
-                ),
-                message_en=f"submission {r.id} ({r.source_ref}) superseded by {winner.id}",
-                evidence={"superseded_by": winner.id, "source_ref": r.source_ref},
-                created_at=at,
+
+    received: Received
+    period: str | None
+    unit: str | None
+    unit_raw: str | None = None
+    items: Sequence[ReportedItem] = ()
+    findings: Sequence[Finding] = ()
+    raw_rows: list[Any] | JsonText | None = None
+    meta: dict[str, Any] | None = None
+    catalogue_version: int | None = None
+    quarantine: tuple[str, str] | None = None
+    #: ``rows.item_rows`` of ``items``, when a reader process built them already
+    prepared_items: list[tuple[Any, ...]] | None = None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        r = self.received
+        self.key = f"file:{r.sha256 or r.source_ref}:{r.sheet or ''}"
+
+    @property
+    def item_count(self) -> int:
+        return len(self.prepared_items) if self.prepared_items is not None else len(self.items)
+
+    def item_tails(self) -> list[tuple[Any, ...]]:
+        if self.prepared_items is not None:
+            return self.prepared_items
+        assert self.unit is not None and self.period is not None
+        return item_rows(self.items, self.findings, self.period, self.unit)
+
+    @property
+    def state(self) -> str:
+        usable = not self.quarantine and self.unit is not None and self.period is not None
+        return "accepted" if usable else "quarantined"
+
+    def reason(self) -> str | None:
+        if self.quarantine:
+            return f"{self.quarantine[0]} / {self.quarantine[1]}"
+        if self.state == "quarantined":
+            return "无法确定填报单位或报送期间 / unit or period could not be identified"
+        return None
+
+    def all_findings(self) -> list[Finding]:
+        found = list(self.findings)
+        if self.quarantine:
+            r = self.received
+            found.append(
+                Finding(
+                    FindingKind.UNREADABLE,
+                    f"文件“{Path(r.source_ref).name}”无法读取：{self.quarantine[0]}",
+                    f"{r.source_ref}: unreadable: {self.quarantine[1]}",
+                    unit=self.unit,
+                    period=self.period,
+                    evidence={"source_ref": r.source_ref},
+                )
             )
-        )
-    return [r.id for r in losers]
+        return found
+
+
+def _submission_row(n: NewSubmission, at: Any) -> tuple[Any, ...]:
+    r = n.received
+    meta = {k: jsonable(v) for k, v in (n.meta or {}).items()}
+    head = (n.key, n.period, n.unit, text_value(n.unit_raw), r.source, r.source_ref, r.sheet, r.sha256)
+    return (
+        *head,
+        r.size_bytes,
+        r.raw_path,
+        r.received_at,
+        at,
+        n.state,
+        n.reason(),
+        n.catalogue_version,
+        meta,
+        n.raw_rows or [],
+    )
+
+
+def store_submissions(store: Store, entries: Sequence[NewSubmission]) -> list[Outcome]:
+    """Store a batch of received files (or sheets) in one transaction: one INSERT per table.
+
+    Returns one Outcome per entry, in order; an entry whose key is already stored (or appears
+    earlier in the batch) is ``created=False`` and changes nothing.
+    """
+    if not entries:
+        return []
+    at = now()
+    with store.session() as s:
+        stored = {
+            k: (i, st)
+            for k, i, st in s.execute(
+                select(SubmissionRow.dedupe_key, SubmissionRow.id, SubmissionRow.state).where(
+                    SubmissionRow.dedupe_key.in_({e.key for e in entries})
+                )
+            )
+        }
+        fresh: list[NewSubmission] = []
+        for e in entries:
+            if e.key not in stored:
+                stored[e.key] = (-1, e.state)  # claimed: a second entry with this key is "known"
+                fresh.append(e)
+        ids = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, [_submission_row(e, at) for e in fresh])
+        findings: list[dict[str, Any]] = []
+        items: list[tuple[Any, ...]] = []
+        contested: set[tuple[str, str, str]] = set()
+        for e, sub_id in zip(fresh, ids, strict=True):
+            findings += finding_rows(
+                e.all_findings(), period=e.period, submission_id=sub_id, origin="collect", at=at
+            )
+            if e.state == "accepted":
+                assert e.unit is not None and e.period is not None
+                items += [(sub_id, *tail) for tail in e.item_tails()]
+                contested.add((e.unit, e.period, e.received.source))
+        if findings:
+            s.execute(FINDING.insert(), findings)
+        if items:
+            insert_rows(s, ITEM, ITEM_COLUMNS, items)
+        losers = _supersede_files(s, contested, at)
+    made = {id(e): sub_id for e, sub_id in zip(fresh, ids, strict=True)}
+    for e in fresh:
+        stored[e.key] = (made[id(e)], e.state)
+    out = []
+    for e in entries:
+        sub_id = made.get(id(e))
+        if sub_id is None:
+            out.append(Outcome(stored[e.key][0], stored[e.key][1], created=False))
+            continue
+        winner = losers.get(sub_id, sub_id)
+        beaten = sorted(loser for loser, w in losers.items() if w == winner)
+        out.append(Outcome(sub_id, "superseded" if sub_id in losers else e.state, True, beaten))
+    return out
+
+
+def _supersede_files(s: Any, contested: set[tuple[str, str, str]], at: Any) -> dict[int, int]:
+    """One query for every (unit, period, source) a batch touched; see ``settle_rivals``."""
+    if not contested:
+        return {}
+    c = SUBMISSION.c
+    q = select(c.id, c.unit, c.period, c.source, c.source_ref, c.received_at).where(
+        c.state == "accepted",
+        c.unit.in_({u for u, _, _ in contested}),
+        c.period.in_({p for _, p, _ in contested}),
+        c.source.in_({src for _, _, src in contested}),
+    )
+    rows = [r for r in s.execute(q) if (r.unit, r.period, r.source) in contested]
+    return settle_rivals(s, rows, lambda r: (r.unit, r.period, r.source), at)
 
 
 def store_submission(
@@ -205,186 +270,17 @@ def store_submission(
     catalogue_version: int | None = None,
     quarantine: tuple[str, str] | None = None,
 ) -> Outcome:
-    """Store one received file (or sheet of it) with its rows and findings, once.
-
-    ``quarantine`` is ``(reason_zh, reason_en)`` for input that cannot be used; it is kept
-    with the reason and an UNREADABLE finding instead of rows.
-    """
-    key = f"file:{received.sha256 or received.source_ref}:{received.sheet or ''}"
-    at = now()
-    with store.session() as s:
-        existing = s.scalar(select(SubmissionRow).where(SubmissionRow.dedupe_key == key))
-        if existing is not None:
-            return Outcome(existing.id, existing.state, created=False)
-        state = "quarantined" if quarantine or unit is None or period is None else "accepted"
-        reason = None
-        if quarantine:
-            reason = f"{quarantine[0]} / {quarantine[1]}"
-        elif state == "quarantined":
-            reason = "无法确定填报单位或报送期间 / unit or period could not be identified"
-        row = SubmissionRow(
-            dedupe_key=key,
-            period=period,
-            unit=unit,
-            unit_raw=_text(unit_raw),
-            source=received.source,
-            source_ref=received.source_ref,
-            sheet=received.sheet,
-            sha256=received.sha256,
-            size_bytes=received.size_bytes,
-            raw_path=received.raw_path,
-            received_at=received.received_at,
-            stored_at=at,
-            state=state,
-            reason=reason,
-            catalogue_version=catalogue_version,
-            meta={k: _jsonable(v) for k, v in (meta or {}).items()},
-            raw_rows=raw_rows or [],
-        )
-        s.add(row)
-        s.flush()
-        all_findings = list(findings)
-        if quarantine:
-            all_findings.append(
-                Finding(
-                    FindingKind.UNREADABLE,
-                    f"文件“{Path(received.source_ref).name}”无法读取：{quarantine[0]}",
-                    f"{received.source_ref}: unreadable: {quarantine[1]}",
-                    unit=unit,
-                    period=period,
-                    evidence={"source_ref": received.source_ref},
-                )
-            )
-        if all_findings:
-            s.execute(
-                FindingRow.__table__.insert(),
-                _finding_rows(all_findings, period=period, submission_id=row.id, origin="collect", at=at),
-            )
-        superseded: list[int] = []
-        if state == "accepted":
-            assert unit is not None and period is not None
-            invalid_rows = {f.evidence.get("row") for f in findings if f.kind is FindingKind.INVALID_VALUE}
-            if items:
-                s.execute(
-                    SubmissionItemRow.__table__.insert(),
-                    _item_rows(items, invalid_rows, row.id, period, unit),
-                )
-            superseded = _supersede(s, row)
-        return Outcome(row.id, row.state, created=True, superseded=superseded)
-
-
-@dataclass
-class ApiEntry:
-    """One API record, resolved by the caller to a unit, period and (maybe) an item."""
-
-    record_id: str
-    content_hash: str
-    received_at: datetime
-    unit: str | None
-    unit_raw: str | None
-    period: str | None
-    item: ReportedItem | None
-    findings: list[Finding] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-def store_api_page(
-    store: Store,
-    *,
-    source: str,
-    entries: Sequence[ApiEntry],
-    watermark: str | None,
-    catalogue_version: int | None,
-) -> tuple[int, int]:
-    """Store a page of API records and advance the watermark in the same transaction.
-
-    Returns (new records stored, records already known). A crash before commit stores none
-    of the page and leaves the watermark where it was, so the page is fetched again.
-    """
-    at = now()
-    new = known = 0
-    with store.session() as s:
-        keys = [f"api:{source}:{e.record_id}:{e.content_hash}" for e in entries]
-        seen = (
-            set(s.scalars(select(SubmissionRow.dedupe_key).where(SubmissionRow.dedupe_key.in_(keys))))
-            if keys
-            else set()
-        )
-        # Records that may have an accepted earlier version: one query per page instead of one
-        # per record (a record without one has no rival, so _supersede would find nothing).
-        ids = list({e.record_id for e in entries})
-        rivals = (
-            set(
-                s.scalars(
-                    select(SubmissionRow.source_ref).where(
-                        SubmissionRow.source == source,
-                        SubmissionRow.state == "accepted",
-                        SubmissionRow.source_ref.in_(ids),
-                    )
-                )
-            )
-            if ids
-            else set()
-        )
-        for key, e in zip(keys, entries, strict=True):
-            if key in seen:
-                known += 1
-                continue
-            seen.add(key)
-            usable = e.unit is not None and e.period is not None and e.item is not None
-            row = SubmissionRow(
-                dedupe_key=key,
-                period=e.period,
-                unit=e.unit,
-                unit_raw=_text(e.unit_raw),
-                source=source,
-                source_ref=_text(e.record_id),
-                sheet=None,
-                sha256=e.content_hash,
-                size_bytes=None,
-                raw_path=None,
-                received_at=e.received_at,
-                stored_at=at,
-                state="accepted" if usable else "quarantined",
-                reason=None
-                if usable
-                else "记录无法对应到单位、期间或任务 / record has no usable unit, period or item",
-                catalogue_version=catalogue_version,
-                meta={},
-                raw_rows=[{k: _jsonable(v) for k, v in e.raw.items()}],
-            )
-            s.add(row)
-            s.flush()
-            if e.findings:
-                s.execute(
-                    FindingRow.__table__.insert(),
-                    _finding_rows(e.findings, period=e.period, submission_id=row.id, origin="collect", at=at),
-                )
-            if usable:
-                assert e.item is not None and e.unit is not None and e.period is not None
-                invalid = {f.evidence.get("row") for f in e.findings if f.kind is FindingKind.INVALID_VALUE}
-                s.execute(
-                    SubmissionItemRow.__table__.insert(),
-                    _item_rows([e.item], invalid, row.id, e.period, e.unit),
-                )
-                if e.record_id in rivals:
-                    _supersede(s, row, same_record=e.record_id)
-                rivals.add(e.record_id)
-            new += 1
-        if watermark is not None:
-            wm = s.get(ApiWatermark, source)
-            if wm is None:
-                s.add(ApiWatermark(source=source, value=watermark, updated_at=at))
-            elif watermark > wm.value:
-                s.execute(
-                    update(ApiWatermark)
-                    .where(ApiWatermark.source == source)
-                    .values(value=watermark, updated_at=at)
-                )
-    return new, known
-
-
-def read_watermark(store: Store, source: str) -> str | None:
-    with store.session() as s:
-        wm = s.get(ApiWatermark, source)
-        return wm.value if wm else None
+    """Store one received file (or sheet of it) with its rows and findings, once."""
+    entry = NewSubmission(
+        received,
+        period,
+        unit,
+        unit_raw,
+        items,
+        findings,
+        raw_rows,
+        meta,
+        catalogue_version,
+        quarantine,
+    )
+    return store_submissions(store, [entry])[0]

@@ -25,6 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -45,13 +46,14 @@ __all__ = ["REPORT_FIELDS", "cell_text", "invalid_rows", "parse_number", "valida
 
 #: Fields whose content makes a row a report; a row blank in all of them is an untouched row.
 REPORT_FIELDS: tuple[str, ...] = ("status", "progress", "narrative", "problems", "next_steps", "coordination")
-_TEXT_FIELDS = ("narrative", "problems", "next_steps", "coordination", "reporter", "phone")
 _DONE = "已完成"
 
 
 def cell_text(value: Any) -> str:
     """A cell as text: blank → "", 13812345678.0 → "13812345678", dates in ISO."""
-    if is_blank(value):
+    if value.__class__ is str:  # the common case; whitespace-only strips to ""
+        return value.strip()
+    if value is None or is_blank(value):
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -82,6 +84,15 @@ def invalid_rows(findings: list[Finding]) -> set[int]:
         for f in findings
         if f.kind is FindingKind.INVALID_VALUE and f.evidence.get("row") is not None
     }
+
+
+def _filled(value: Any) -> bool:
+    """Not blank (see ``is_blank``), with the common cases first."""
+    if value is None:
+        return False
+    if value.__class__ is str:
+        return bool(value.strip(" \t\r\n\u3000"))
+    return not is_blank(value)
 
 
 def _norm_title(text: str) -> str:
@@ -123,7 +134,7 @@ class _Matcher:
 
     @staticmethod
     def _id(value: Any) -> str:
-        return unicodedata.normalize("NFKC", str(value)).strip().upper()
+        return _item_key(value if value.__class__ is str else str(value))
 
     def by_title(self, title: str) -> list[tuple[Item, float]]:
         """Best score per item, best first."""
@@ -139,6 +150,11 @@ class _Matcher:
     def title_score(self, title: str, item: Item) -> float:
         q = _norm_title(title)
         return max(fuzz.WRatio(q, _norm_title(item.title)), fuzz.WRatio(q, _norm_title(item.text)))
+
+
+@lru_cache(maxsize=8192)
+def _item_key(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 _MATCHERS: dict[tuple[int, float, float], tuple[Catalogue, _Matcher]] = {}
@@ -311,7 +327,8 @@ def validate_table(
     kept: dict[str, ReportedItem] = {}
     findings: list[Finding] = []
     for row in table.rows:
-        if all(is_blank(row.values.get(f)) for f in REPORT_FIELDS):
+        values = row.values
+        if not any(_filled(values.get(f)) for f in REPORT_FIELDS):
             continue
         ctx = {"row": row.row, "sheet": table.sheet, "unit": unit, "period": period}
         match = _match(row, matcher, ctx, col)
@@ -327,7 +344,12 @@ def validate_table(
             unit=unit,
             status=status,
             progress=progress,
-            **{f: cell_text(row.values.get(f)) for f in _TEXT_FIELDS},
+            narrative=cell_text(values.get("narrative")),
+            problems=cell_text(values.get("problems")),
+            next_steps=cell_text(values.get("next_steps")),
+            coordination=cell_text(values.get("coordination")),
+            reporter=cell_text(values.get("reporter")),
+            phone=cell_text(values.get("phone")),
             row=row.row,
             sheet=table.sheet,
             match_method=match.method,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from duban.domain import CANONICAL_STATUSES
@@ -86,11 +87,16 @@ def status_expected_zh() -> str:
     return "、".join(CANONICAL_STATUSES)
 
 
+@lru_cache(maxsize=4096)
+def _status_of(text: str) -> str | None:
+    return _STATUS_INDEX.get(_key(text))
+
+
 def normalise_status(value: Any) -> str | None:
     """The canonical status for a cell value; None when blank; ValueError when unknown."""
     if is_blank(value):
         return None
-    canon = _STATUS_INDEX.get(_key(str(value)))
+    canon = _status_of(value if value.__class__ is str else str(value))
     if canon is None:
         raise ValueError(f"unknown status {value!r}; expected one of {', '.join(CANONICAL_STATUSES)}")
     return canon
@@ -116,6 +122,7 @@ def _zh_small(text: str) -> float | None:
     return float(tens * 10 + ones)
 
 
+@lru_cache(maxsize=4096)
 def _parse_text(raw: str) -> float:
     s = unicodedata.normalize("NFKC", raw).strip(_TRIM_NUMBER).replace(" ", "")
     s = _HEDGES.sub("", s)
@@ -150,6 +157,8 @@ def _from_number(v: float) -> float:
 
 def normalise_progress(value: Any) -> float | None:
     """Progress in percent, 0–100; None when blank; ValueError with a reason for anything else."""
+    if value.__class__ is float and 0 <= value <= 100:  # the common case: a number cell
+        return round(value * 100 if value < 1 else value, 2)
     if is_blank(value):
         return None
     if isinstance(value, bool):

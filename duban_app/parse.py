@@ -1,0 +1,135 @@
+"""One received file → what will be stored for it: the pure part of collection.
+
+Everything here depends only on the file, the catalogue, the unit directory and the settings —
+no store and no clock — so a batch can be read on every core (``duban_app.readers``) while one
+writer stores the results in order. Reading never raises for bad content: whatever a file
+does wrong ends as ``ParsedFile.quarantine`` with the reason in Chinese and English.
+
+Example:
+    >>> parsed = parse_file(Path("inbox/市大数据局.xlsx"), sha, catalogue, directory, cfg)
+    >>> [(t.unit, t.period, len(t.items)) for t in parsed.tables]
+    [('市大数据局', '2026Q4', 12)]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.spreadsheets import read_tables
+from duban.collect.identify import identify
+from duban.collect.intake import keep_raw
+from duban.collect.rows import item_rows
+from duban.collect.validate import validate_table
+from duban.domain import Catalogue, Finding, ReportedItem, SheetTable
+from duban.errors import SubmissionUnreadable
+from duban.settings import CollectionConfig
+from duban.store.bulk import JsonText
+from duban.units import UnitDirectory
+
+__all__ = ["ParsedFile", "ParsedTable", "parse_file"]
+
+log = logging.getLogger("duban.collect")
+
+
+@dataclass
+class ParsedTable:
+    """One report table of a file, identified and validated."""
+
+    sheet: str | None
+    unit: str | None
+    period: str | None
+    unit_raw: str | None
+    #: ``duban.collect.rows.item_rows`` of the accepted items: plain tuples, cheap to send back
+    item_rows: list[tuple[Any, ...]]
+    findings: list[Finding]
+    raw_rows: JsonText
+    meta: dict[str, Any]
+
+
+@dataclass
+class ParsedFile:
+    """A file as read: its tables, or why it cannot be used (``quarantine`` = (zh, en))."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    raw_path: Path
+    tables: list[ParsedTable] = field(default_factory=list)
+    quarantine: tuple[str, str] | None = None
+
+
+def _raw_rows(table: SheetTable) -> JsonText:
+    """The rows as read, as JSON text (serialised here, in the reader, not by the single writer)."""
+    rows = [
+        {"row": r.row, **{k: v if v is None or v.__class__ is str else str(v) for k, v in r.values.items()}}
+        for r in table.rows
+    ]
+    return JsonText(json.dumps(rows, ensure_ascii=False))
+
+
+def _parse_table(
+    table: SheetTable,
+    path: Path,
+    catalogue: Catalogue,
+    directory: UnitDirectory,
+    cfg: CollectionConfig,
+    period: str | None,
+    sender: str | None,
+) -> ParsedTable:
+    ident = identify(
+        table, directory, filename=path.name, sender=sender, senders=cfg.senders, cli_period=period
+    )
+    findings: list[Finding] = list(ident.findings)
+    items: list[ReportedItem] = []
+    if ident.unit and ident.period:
+        items, problems = validate_table(
+            table, catalogue, ident.unit, ident.period, accept=cfg.fuzzy_accept, suggest=cfg.fuzzy_suggest
+        )
+        findings.extend(problems)
+    return ParsedTable(
+        sheet=table.sheet,
+        unit=ident.unit,
+        period=ident.period,
+        unit_raw=table.meta.get("unit") or table.unit_hint,
+        item_rows=item_rows(items, findings, ident.period, ident.unit) if ident.unit and ident.period else [],
+        findings=findings,
+        raw_rows=_raw_rows(table),
+        meta={**table.meta, "notes": "; ".join(table.notes)},
+    )
+
+
+def parse_file(
+    path: Path,
+    sha256: str,
+    catalogue: Catalogue,
+    directory: UnitDirectory,
+    cfg: CollectionConfig,
+    home: Path,
+    *,
+    period: str | None = None,
+    sender: str | None = None,
+) -> ParsedFile:
+    """Keep the raw copy, read every table, identify and validate it; never raises for bad content."""
+    raw = keep_raw(home, path, sha256)
+    out = ParsedFile(path=path, sha256=sha256, size_bytes=raw.stat().st_size, raw_path=raw)
+    try:
+        tables = read_tables(path, max_bytes=cfg.max_file_bytes, max_uncompressed=cfg.max_uncompressed_bytes)
+        if not tables:
+            raise SubmissionUnreadable(
+                "no report table found", "未找到报表（没有可识别的表头）", source=str(path)
+            )
+        out.tables = [_parse_table(t, path, catalogue, directory, cfg, period, sender) for t in tables]
+    except SubmissionUnreadable as exc:
+        out.quarantine = (exc.reason_zh, exc.reason_en)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a reader bug must not stop the batch; keep the file and say why
+        # (BaseException: pyo3 raises a Rust panic in calamine as PanicException, a BaseException)
+        log.exception("unexpected error reading %s", path)
+        out.tables = []
+        out.quarantine = (f"读取时发生内部错误（{type(exc).__name__}）", f"internal error: {exc!r}")
+    return out

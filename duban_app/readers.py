@@ -1,0 +1,205 @@
+"""Reading a batch of files on every core; the caller stores the results in order.
+
+Reading — calamine, finding the header, identifying the unit, matching and checking every row
+— is CPU work on pure inputs, while storing wants one writer. So worker processes read chunks
+of files and the caller stores each chunk as it arrives, in the order given, with a bounded
+number of chunks in flight (memory stays flat at any batch size).
+
+Workers are forked from this process when it runs a single thread, else from a forkserver (a
+clean, single-threaded process that has imported the readers once); they get the catalogue,
+unit directory and settings once at start, and are kept for the next batch of the same run.
+A worker that dies — a reader abort that no ``except`` can catch — is replaced: its chunk is
+read again one file per task, and a file that kills a worker again is quarantined with the
+reason instead of stopping the batch.
+
+Example:
+    >>> with ReaderPool(catalogue, directory, cfg, home, workers=2) as pool:
+    ...     for parsed in pool.read([(path, sha)], period="2026Q4"):
+    ...         store(parsed)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from duban.collect.intake import keep_raw
+from duban.domain import Catalogue
+from duban.settings import CollectionConfig
+from duban.units import UnitDirectory
+from duban_app.parse import ParsedFile, parse_file
+
+__all__ = ["ReaderPool", "reader_pool", "worker_count"]
+
+log = logging.getLogger("duban.collect")
+
+Job = tuple[Path, str]  # (path, sha256)
+_STATE: tuple[Catalogue, UnitDirectory, CollectionConfig, Path] | None = None
+
+
+def worker_count(configured: int) -> int:
+    """``collection.read_workers``: 0 means one per core this process may use. Inside a daemonic
+    process (a Dask or multiprocessing worker, already one of many) files are read in-process."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    if configured > 0:
+        return configured
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _start_method() -> Any:
+    """``fork`` when this process runs one thread (instant, nothing to import or send again);
+    otherwise a forkserver, because forking a process with other threads (a Prefect run, a
+    progress bar) can copy a lock that one of them holds."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["duban_app.readers"])
+    return mp
+
+
+def _init(catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path) -> None:
+    global _STATE
+    _STATE = (catalogue, directory, cfg, home)
+
+
+def _read_chunk(jobs: list[Job], period: str | None) -> list[ParsedFile]:
+    assert _STATE is not None, "reader worker started without its state"
+    catalogue, directory, cfg, home = _STATE
+    return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+
+
+def _crashed(path: Path, sha: str, home: Path) -> ParsedFile:
+    raw = keep_raw(home, path, sha)
+    return ParsedFile(
+        path=path,
+        sha256=sha,
+        size_bytes=raw.stat().st_size,
+        raw_path=raw,
+        quarantine=(
+            "读取该文件时读取进程异常退出，文件可能已损坏，请重新导出后报送",
+            "the reader process died while reading this file (damaged file?)",
+        ),
+    )
+
+
+class ReaderPool:
+    """Worker processes holding one catalogue, directory and settings; see the module docstring."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        directory: UnitDirectory,
+        cfg: CollectionConfig,
+        home: Path,
+        *,
+        workers: int,
+    ) -> None:
+        self.state = (catalogue, directory, cfg, home)
+        self.workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=_start_method(), initializer=_init, initargs=self.state
+            )
+        return self._executor
+
+    def _restart(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = None
+
+    def __enter__(self) -> ReaderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, jobs: Sequence[Job], period: str | None = None, *, chunk: int = 0) -> Iterator[ParsedFile]:
+        """Parse every job, yielding in the order given; at most ``3 × workers`` chunks in flight."""
+        size = chunk or max(1, min(16, len(jobs) // (self.workers * 4) or 1))
+        chunks = deque(list(jobs[i : i + size]) for i in range(0, len(jobs), size))
+        flight: deque[tuple[list[Job], Future[list[ParsedFile]]]] = deque()
+        while chunks or flight:
+            try:
+                while chunks and len(flight) < self.workers * 3:
+                    part = chunks.popleft()
+                    flight.append((part, self._pool().submit(_read_chunk, part, period)))
+                part, fut = flight[0]
+                done = fut.result()
+                flight.popleft()
+            except BrokenProcessPool:
+                log.warning("a reader process died; reading its files again one by one")
+                self._restart()
+                pending = [p for p, _ in flight] + list(chunks)
+                flight.clear()
+                chunks.clear()
+                for part in pending:
+                    yield from self._one_by_one(part, period)
+                continue
+            yield from done
+
+    def _one_by_one(self, jobs: list[Job], period: str | None) -> Iterator[ParsedFile]:
+        for job in jobs:
+            try:
+                yield self._pool().submit(_read_chunk, [job], period).result()[0]
+            except BrokenProcessPool:
+                log.error("the reader process died reading %s; the file is quarantined", job[0])
+                self._restart()
+                yield _crashed(job[0], job[1], self.state[3])
+
+
+_SHARED: tuple[Any, ReaderPool] | None = None
+
+
+def reader_pool(
+    catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path, *, workers: int
+) -> ReaderPool:
+    """The process's pool for these inputs, kept between batches of one run (started once)."""
+    global _SHARED
+    key = (
+        id(catalogue),
+        directory.source,
+        _mtime(directory.source),
+        cfg.model_dump_json(),
+        str(home),
+        workers,
+    )
+    if _SHARED is not None and _SHARED[0] == key and _SHARED[1].state[0] is catalogue:
+        return _SHARED[1]
+    if _SHARED is not None:
+        _SHARED[1].close()
+    _SHARED = (key, ReaderPool(catalogue, directory, cfg, home, workers=workers))
+    return _SHARED[1]
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+@atexit.register
+def _close_shared() -> None:
+    if _SHARED is not None:
+        _SHARED[1].close()

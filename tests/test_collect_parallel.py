@@ -1,0 +1,158 @@
+"""Collection on several reader processes stores exactly what one process stores, survives a dead
+reader, and stores a batch of files in one go with the same rules as one file at a time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from duban.collect.intake import NewSubmission, Received, file_sha256, store_submissions
+from duban.periods import parse_period, work_calendar
+from duban.settings import REPO_ROOT, Settings
+from duban.store import Store
+from duban.store.db import SHANGHAI
+from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
+from duban_app.catalogue import import_plan
+from duban_app.collect import collect_files, find_files
+from duban_app.context import AppContext
+from duban_app.readers import ReaderPool
+from duban_app.simulate import generate_quarter
+from tests.builders import reported
+
+PERIOD = "2026Q4"
+PLAN = REPO_ROOT / "config" / "plans" / "lishui-2022-29.txt"
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, datetime]]:
+    """The demo's quarter for the seed plan (templates, home-made layouts, GBK CSV, invalid values,
+    a resubmission), kept as .xlsx, plus a file that is not a spreadsheet and a renamed copy."""
+    base = tmp_path_factory.mktemp("parallel")
+    ctx = AppContext(Settings(home=base / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, version = ctx.catalogue()
+        period = parse_period(PERIOD, ctx.settings)
+        folder = base / "returns"
+        quarter = generate_quarter(
+            catalogue, version, ctx.directory, period, work_calendar(ctx.settings), folder, convert=False
+        )
+    finally:
+        ctx.close()
+    (folder / "说明.xlsx").write_bytes(b"%PDF-1.4 not a workbook")
+    first = sorted(folder.glob("*.xlsx"))[0]
+    shutil.copyfile(first, folder / f"copy-of-{first.name}")
+    arrivals = {str(a.path): a.at for a in quarter.arrivals}
+    return folder, arrivals
+
+
+def _collect(home: Path, folder: Path, arrivals: dict[str, datetime], workers: int) -> dict[str, Any]:
+    ctx = AppContext(Settings(home=home))
+    try:
+        import_plan(ctx, PLAN)
+        fallback = datetime(2027, 1, 4, 9, tzinfo=SHANGHAI)
+        rep = collect_files(
+            ctx, find_files(folder), received_at=lambda p: arrivals.get(str(p), fallback), workers=workers
+        )
+        with ctx.store.session() as s:
+            subs = sorted(
+                (Path(r.source_ref).name, r.sheet, r.state, r.unit, r.period, r.sha256, r.reason)
+                for r in s.scalars(select(SubmissionRow))
+            )
+            items = sorted(
+                (r.unit, r.item_id, r.status, r.progress, r.narrative, r.valid, r.row)
+                for r in s.scalars(select(SubmissionItemRow))
+            )
+            findings = sorted(
+                (r.kind, r.unit or "", r.item_id or "", r.message_zh) for r in s.scalars(select(FindingRow))
+            )
+        return {"report": rep.as_dict(), "submissions": subs, "items": items, "findings": findings}
+    finally:
+        ctx.close()
+
+
+def test_two_reader_processes_store_what_one_process_stores(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    folder, arrivals = inbox
+    one = _collect(tmp_path / "one", folder, arrivals, workers=1)
+    two = _collect(tmp_path / "two", folder, arrivals, workers=2)
+    assert one == two
+    rep = one["report"]
+    assert rep["files"] == len(find_files(folder))
+    assert rep["submissions_known"] == 1  # the renamed copy: same content, stored once
+    assert rep["quarantined"] >= 1 and rep["findings"]["unreadable"] >= 1  # the PDF named .xlsx
+    assert rep["findings"].get("invalid_value", 0) >= 1
+    assert rep["items_accepted"] == len(one["items"])  # superseded files' items included: history
+    states = {s[2] for s in one["submissions"]}
+    assert "superseded" in states  # the demo quarter has a resubmission
+
+
+def test_a_dead_reader_process_is_replaced_and_every_file_is_read_once(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    folder, _ = inbox
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, _ = ctx.catalogue()
+        jobs = [(p, file_sha256(p)) for p in find_files(folder)]
+        with ReaderPool(
+            catalogue, ctx.directory, ctx.settings.collection, ctx.settings.home, workers=2
+        ) as pool:
+            assert [f.path for f in pool.read(jobs[:4], PERIOD, chunk=1)] == [p for p, _ in jobs[:4]]
+            executor = pool._executor
+            assert executor is not None
+            victim = next(iter(executor._processes))  # a reader process, killed as an abort would
+            os.kill(victim, signal.SIGKILL)
+            parsed = list(pool.read(jobs, PERIOD, chunk=2))
+            assert pool._executor is not executor  # replaced
+    finally:
+        ctx.close()
+    assert [f.path for f in parsed] == [p for p, _ in jobs]
+    assert [f.sha256 for f in parsed] == [sha for _, sha in jobs]
+    readable = [f for f in parsed if f.quarantine is None]
+    assert len(readable) == len(jobs) - 1  # only the PDF named .xlsx is refused
+    assert all(t.unit for f in readable for t in f.tables)
+
+
+def _received(name: str, at: datetime, sha: str) -> Received:
+    return Received(source="file", source_ref=f"/inbox/{name}", received_at=at, sha256=sha)
+
+
+def test_a_batch_keeps_the_latest_file_per_unit_and_stores_repeated_content_once(store: Store) -> None:
+    at = datetime(2027, 1, 5, 10, tzinfo=SHANGHAI)
+    older = NewSubmission(
+        _received("v1.xlsx", at, "a" * 64), PERIOD, "市大数据局", items=[reported("T01", "市大数据局")]
+    )
+    newer = NewSubmission(
+        _received("v2.xlsx", at + timedelta(hours=2), "b" * 64),
+        PERIOD,
+        "市大数据局",
+        items=[reported("T01", "市大数据局", progress=90)],
+    )
+    again = NewSubmission(_received("v1-copy.xlsx", at, "a" * 64), PERIOD, "市大数据局", items=[])
+    other = NewSubmission(_received("x.xlsx", at, "c" * 64), PERIOD, None)  # unit unknown
+    # arrival order within the batch must not matter: the newer file is first
+    out = store_submissions(store, [newer, older, again, other])
+    assert [o.created for o in out] == [True, True, False, True]
+    assert out[2].submission_id == out[1].submission_id
+    assert (out[0].state, out[1].state, out[3].state) == ("accepted", "superseded", "quarantined")
+    assert out[0].superseded == [out[1].submission_id]
+    with store.session() as s:
+        rows = {r.source_ref: (r.state, r.superseded_by) for r in s.scalars(select(SubmissionRow))}
+        kinds = sorted(s.scalars(select(FindingRow.kind)))
+        items = list(s.scalars(select(SubmissionItemRow)))
+    assert rows["/inbox/v1.xlsx"] == ("superseded", out[0].submission_id)
+    assert rows["/inbox/v2.xlsx"] == ("accepted", None)
+    assert kinds == ["superseded"]
+    assert sorted(i.progress for i in items) == [50.0, 90.0]  # history stays queryable
+    # a rerun of the same batch changes nothing
+    assert [o.created for o in store_submissions(store, [newer, older, again, other])] == [False] * 4
