@@ -69,6 +69,7 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", 20, 30, 8),
     "city": Scale("city", 500, 200, 40),
     "1000": Scale("1000", 1000, 200, 40),
+    "2000": Scale("2000", 2000, 200, 40),
     "province": Scale("province", 5000, 200, 40),
 }
 

@@ -7,8 +7,6 @@ Prefect flow can fan them out (``collect_files`` takes any list of paths).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -198,12 +196,6 @@ def collect_files(
     return total
 
 
-def _content_hash(raw: dict[str, Any]) -> str:
-    return hashlib.sha256(
-        json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str).encode()
-    ).hexdigest()
-
-
 def collect_api(
     ctx: AppContext,
     *,
@@ -297,7 +289,7 @@ def _api_entry(
         at = datetime.fromisoformat(rec.updated_at).astimezone(SHANGHAI)
     return ApiEntry(
         record_id=rec.record_id,
-        content_hash=_content_hash(rec.raw),
+        content_hash=rec.content_hash,
         received_at=at,
         unit=ident.unit,
         unit_raw=rec.unit,

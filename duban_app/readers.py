@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections import deque
@@ -199,7 +200,14 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-@atexit.register
 def _close_shared() -> None:
     if _SHARED is not None:
         _SHARED[1].close()
+
+
+# multiprocessing's exit handler joins every child process before atexit handlers run (in a
+# process that is itself a multiprocessing child), so the kept pool is closed from there, by a
+# finalizer that runs before the queues' own (priority 10: they stop the feeder threads that
+# would carry the workers' stop signal). atexit covers a plain interpreter exit.
+multiprocessing.util.Finalize(None, _close_shared, exitpriority=100)
+atexit.register(_close_shared)

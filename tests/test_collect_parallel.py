@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -156,3 +158,42 @@ def test_a_batch_keeps_the_latest_file_per_unit_and_stores_repeated_content_once
     assert sorted(i.progress for i in items) == [50.0, 90.0]  # history stays queryable
     # a rerun of the same batch changes nothing
     assert [o.created for o in store_submissions(store, [newer, older, again, other])] == [False] * 4
+
+
+def collect_in_child(home: str, folder: str) -> int:
+    """Run in a spawned multiprocessing child by the test below."""
+    ctx = AppContext(Settings(home=Path(home)))
+    try:
+        import_plan(ctx, PLAN)
+        return collect_files(ctx, find_files(Path(folder)), workers=2).files
+    finally:
+        ctx.close()
+
+
+_CHILD = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from tests.test_collect_parallel import collect_in_child
+
+with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+    print(pool.submit(collect_in_child, sys.argv[1], sys.argv[2]).result())
+"""
+
+
+def test_a_multiprocessing_child_that_collected_can_exit(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """multiprocessing joins a child's children before atexit runs: the kept reader pool must be
+    closed before that, or the child (a benchmark stage, a Dask-less worker) never exits."""
+    folder, _ = inbox
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "home"), str(folder)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == len(find_files(folder))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from duban.domain import FIELDS, SheetTable, SubmissionRow
@@ -59,7 +60,7 @@ class ApiRecord:
     values: dict[str, Any]
     raw: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return content_hash(self.raw)
 

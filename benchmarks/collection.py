@@ -1,0 +1,125 @@
+"""``make bench-collect`` (``python -m benchmarks.collection [--scale 2000]``): issue 3's speed
+criterion — collecting ~2,000 typical unit files against python-calamine alone reading the same
+files, measured in the same run.
+
+Three figures, each in a fresh process, wall clock:
+
+- **calamine alone**: one process opening every file and turning every sheet into rows (CSV:
+  decode + ``csv``), nothing else — what "python-calamine alone needs".
+- **calamine on every core**: the same in a process pool (issue 7's floor; pool start-up and
+  imports not timed).
+- **duban collect**: ``collect_files`` on all the files against a fresh store holding the
+  catalogue — hashing, the raw copy, reading, identifying, validating, storing with provenance
+  — with everything it starts (catalogue and directory load, reader processes) inside the clock.
+
+Writes ``var/bench/collection.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.floor import _read_one, read_floor, rss_mb
+from benchmarks.generate import SCALES, ensure_dataset
+from benchmarks.run import REPO, _in_child
+from benchmarks.stages import prepare_run, seed_store, write_config
+
+__all__ = ["main", "measure"]
+
+
+def _calamine_alone(paths: list[Path]) -> dict[str, Any]:
+    import python_calamine  # noqa: F401 - imported before the clock starts
+
+    started = time.perf_counter()
+    rows = sum(_read_one(str(p)) for p in paths)
+    return {"seconds": time.perf_counter() - started, "rows": rows, "rss_mb": rss_mb()}
+
+
+def _floor(paths: list[Path]) -> dict[str, Any]:
+    return read_floor(paths)
+
+
+def _duban(env: dict[str, str], paths: list[Path]) -> dict[str, Any]:
+    os.environ.update(env)
+    from duban.settings import get_settings
+
+    get_settings.cache_clear()
+    from duban_app.collect import collect_files
+    from duban_app.context import AppContext
+
+    started = time.perf_counter()
+    ctx = AppContext()
+    try:
+        rep = collect_files(ctx, paths)
+    finally:
+        ctx.close()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "report": rep.as_dict(), "rss_mb": rss_mb()}
+
+
+def measure(scale_name: str, out: Path) -> dict[str, Any]:
+    ds = ensure_dataset(SCALES[scale_name], out / "data")
+    run_dir = out / "run" / f"collection-{scale_name}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    write_config(ds, run_dir, REPO / "config")
+    _in_child(seed_store, ds, run_dir)
+    files = ds.files()
+    load_before = os.getloadavg()[0]
+    alone = _in_child(_calamine_alone, files)
+    floor = _in_child(_floor, files)
+    env = prepare_run(ds, run_dir, "home", {})
+    duban = _in_child(_duban, env, [Path(env["DUBAN_HOME"]) / "inbox" / p.name for p in files])
+    result = {
+        "scale": scale_name,
+        "files": len(files),
+        "formats": ds.manifest["formats"],
+        "calamine_alone_s": alone["seconds"],
+        "calamine_all_cores_s": floor["seconds"],
+        "calamine_workers": floor["workers"],
+        "collect_s": duban["seconds"],
+        "collect_over_calamine_alone": duban["seconds"] / alone["seconds"],
+        "collect_over_all_cores": duban["seconds"] / floor["seconds"],
+        "target": "collect ≤ 2 × calamine alone (issue 3)",
+        "met": duban["seconds"] <= 2 * alone["seconds"],
+        "report": duban["report"],
+        "rss_mb": {"collect": duban["rss_mb"], "calamine_alone": alone["rss_mb"]},
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "collection.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), "utf-8")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", choices=sorted(SCALES), default="2000")
+    ap.add_argument("--out", type=Path, default=REPO / "var" / "bench")
+    args = ap.parse_args(argv)
+    r = measure(args.scale, args.out.resolve())
+    rep = r["report"]
+    print(f"{r['files']:,} files {r['formats']}, {r['cpus']} CPUs, load {r['load'][0]} → {r['load'][1]}")
+    print(f"  calamine alone (1 process)      {r['calamine_alone_s']:7.2f} s")
+    print(f"  calamine on {r['calamine_workers']} processes         {r['calamine_all_cores_s']:7.2f} s")
+    stored = f"{rep['submissions_new']:,} submissions, {rep['items_accepted']:,} items"
+    stored += f", {rep['quarantined']} quarantined"
+    print(f"  duban collect                   {r['collect_s']:7.2f} s   ({stored})")
+    print(
+        f"  collect / calamine alone        {r['collect_over_calamine_alone']:7.2f}    target ≤ 2: "
+        f"{'met' if r['met'] else 'NOT met'}"
+    )
+    print(f"  collect / calamine all cores    {r['collect_over_all_cores']:7.2f}")
+    print(f"  peak RSS: collect {r['rss_mb']['collect']:.0f} MB; wrote {args.out / 'collection.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
