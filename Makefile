@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test lint serve bench soak clean
+.PHONY: demo test lint serve bench bench-collect soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ serve: $(STAMP)  ## a local Prefect server plus all deployments served on this m
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --scale $(or $(SCALE),city)
+
+bench-collect: $(STAMP)  ## issue 3: collecting ~2,000 unit files against python-calamine alone, same run
+	$(PY) -m benchmarks.collection --scale $(or $(SCALE),2000)
 
 soak: $(STAMP)  ## long hardening campaigns (crashes, faults, fuzzing, injection, isolation); rewrites RELIABILITY.md
 	$(PY) -m hardening

@@ -13,15 +13,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from connectors.spreadsheets import read_tables
 from duban.collect.identify import identify
-from duban.collect.intake import keep_raw
+from duban.collect.intake import file_key, keep_raw
 from duban.collect.rows import item_rows
 from duban.collect.validate import validate_table
 from duban.domain import Catalogue, Finding, ReportedItem, SheetTable
@@ -63,17 +64,16 @@ class ParsedFile:
 
 
 def _raw_rows(table: SheetTable) -> JsonText:
-    """The rows as read, as JSON text (serialised here, in the reader, not by the single writer)."""
-    rows = [
-        {"row": r.row, **{k: v if v is None or v.__class__ is str else str(v) for k, v in r.values.items()}}
-        for r in table.rows
-    ]
-    return JsonText(json.dumps(rows, ensure_ascii=False))
+    """The rows as read, as JSON text, serialised here in the reader rather than by the single
+    writer: numbers stay numbers, dates become ISO text, NaN becomes null."""
+    rows = [{"row": r.row, **r.values} for r in table.rows]
+    return JsonText(orjson.dumps(rows, default=str).decode())
 
 
 def _parse_table(
     table: SheetTable,
     path: Path,
+    sha256: str,
     catalogue: Catalogue,
     directory: UnitDirectory,
     cfg: CollectionConfig,
@@ -95,7 +95,9 @@ def _parse_table(
         unit=ident.unit,
         period=ident.period,
         unit_raw=table.meta.get("unit") or table.unit_hint,
-        item_rows=item_rows(items, findings, ident.period, ident.unit) if ident.unit and ident.period else [],
+        item_rows=item_rows(items, findings, file_key(sha256, table.sheet), ident.period, ident.unit)
+        if ident.unit and ident.period
+        else [],
         findings=findings,
         raw_rows=_raw_rows(table),
         meta={**table.meta, "notes": "; ".join(table.notes)},
@@ -122,7 +124,9 @@ def parse_file(
             raise SubmissionUnreadable(
                 "no report table found", "未找到报表（没有可识别的表头）", source=str(path)
             )
-        out.tables = [_parse_table(t, path, catalogue, directory, cfg, period, sender) for t in tables]
+        out.tables = [
+            _parse_table(t, path, sha256, catalogue, directory, cfg, period, sender) for t in tables
+        ]
     except SubmissionUnreadable as exc:
         out.quarantine = (exc.reason_zh, exc.reason_en)
     except (KeyboardInterrupt, SystemExit):

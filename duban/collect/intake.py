@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 from duban.collect.records import ApiEntry, read_watermark, store_api_page
 from duban.collect.rows import (
     FINDING,
+    ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
@@ -47,6 +48,7 @@ __all__ = [
     "NewSubmission",
     "Outcome",
     "Received",
+    "file_key",
     "file_sha256",
     "keep_raw",
     "known_file",
@@ -58,6 +60,11 @@ __all__ = [
 ]
 
 ITEM = SubmissionItemRow.__table__
+
+
+def file_key(sha256: str, sheet: str | None) -> str:
+    """The dedupe key of a file's sheet: the same content is stored once, whatever its name."""
+    return f"file:{sha256}:{sheet or ''}"
 
 
 def known_file(store: Store, sha256: str) -> int:
@@ -121,23 +128,23 @@ class NewSubmission:
     meta: dict[str, Any] | None = None
     catalogue_version: int | None = None
     quarantine: tuple[str, str] | None = None
-    #: ``rows.item_rows`` of ``items``, when a reader process built them already
+    #: ``rows.item_rows`` of ``items`` (keyed by ``key``), when a reader process built them already
     prepared_items: list[tuple[Any, ...]] | None = None
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         r = self.received
-        self.key = f"file:{r.sha256 or r.source_ref}:{r.sheet or ''}"
+        self.key = file_key(r.sha256 or r.source_ref, r.sheet)
 
     @property
     def item_count(self) -> int:
         return len(self.prepared_items) if self.prepared_items is not None else len(self.items)
 
-    def item_tails(self) -> list[tuple[Any, ...]]:
+    def item_rows(self) -> list[tuple[Any, ...]]:
         if self.prepared_items is not None:
             return self.prepared_items
         assert self.unit is not None and self.period is not None
-        return item_rows(self.items, self.findings, self.period, self.unit)
+        return item_rows(self.items, self.findings, self.key, self.period, self.unit)
 
     @property
     def state(self) -> str:
@@ -219,12 +226,12 @@ def store_submissions(store: Store, entries: Sequence[NewSubmission]) -> list[Ou
             )
             if e.state == "accepted":
                 assert e.unit is not None and e.period is not None
-                items += [(sub_id, *tail) for tail in e.item_tails()]
+                items += e.item_rows()
                 contested.add((e.unit, e.period, e.received.source))
         if findings:
             s.execute(FINDING.insert(), findings)
         if items:
-            insert_rows(s, ITEM, ITEM_COLUMNS, items)
+            insert_rows(s, ITEM, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
         losers = _supersede_files(s, contested, at)
     made = {id(e): sub_id for e, sub_id in zip(fresh, ids, strict=True)}
     for e in fresh:

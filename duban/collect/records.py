@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from duban.collect.rows import (
     FINDING,
+    ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
@@ -102,17 +103,17 @@ def store_api_page(
             ids = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, rows)
             findings: list[dict[str, Any]] = []
             items: list[tuple[Any, ...]] = []
-            for (_, e), sub_id in zip(fresh, ids, strict=True):
+            for (key, e), sub_id in zip(fresh, ids, strict=True):
                 findings += finding_rows(
                     e.findings, period=e.period, submission_id=sub_id, origin="collect", at=at
                 )
                 if e.usable:
                     assert e.item is not None and e.unit is not None and e.period is not None
-                    items += [(sub_id, *t) for t in item_rows([e.item], e.findings, e.period, e.unit)]
+                    items += item_rows([e.item], e.findings, key, e.period, e.unit)
             if findings:
                 s.execute(FINDING.insert(), findings)
             if items:
-                insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items)
+                insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
             _supersede_records(s, source, {text_value(e.record_id) for _, e in fresh if e.usable}, at)
         if watermark is not None:
             wm = s.get(ApiWatermark, source)

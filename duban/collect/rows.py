@@ -20,6 +20,7 @@ from duban.domain import Finding, FindingKind, ReportedItem
 from duban.store.models import FindingRow, SubmissionRow
 
 __all__ = [
+    "ITEM_BY_KEY",
     "ITEM_COLUMNS",
     "SUBMISSION_COLUMNS",
     "Outcome",
@@ -132,12 +133,16 @@ ITEM_COLUMNS = (
 )
 
 
+#: The submission of an item row is given by its dedupe key, looked up when the row is inserted.
+ITEM_BY_KEY = {"submission_id": "(SELECT id FROM submission WHERE dedupe_key = {})"}
+
+
 def item_rows(
-    items: Sequence[ReportedItem], findings: Sequence[Finding], period: str, unit: str
+    items: Sequence[ReportedItem], findings: Sequence[Finding], key: str, period: str, unit: str
 ) -> list[tuple[Any, ...]]:
-    """Items of one submission as ``ITEM_COLUMNS[1:]`` tuples (the submission id is prepended
-    when it is known); a row named by an INVALID_VALUE finding is stored ``valid=False``.
-    Pure, so a reader process can build them and the single writer only inserts."""
+    """Items of one submission as ``ITEM_COLUMNS`` tuples whose first value is the submission's
+    dedupe key (insert with ``exprs=ITEM_BY_KEY``); a row named by an INVALID_VALUE finding is
+    stored ``valid=False``. Pure, so a reader process builds them and the writer only inserts."""
     invalid = {f.evidence.get("row") for f in findings if f.kind is FindingKind.INVALID_VALUE}
     out = []
     for it in items:
@@ -153,7 +158,7 @@ def item_rows(
         valid = it.row not in invalid if it.row is not None else True
         item_id, status, narrative, problems, next_steps, coordination = texts
         reporter, phone, sheet = more
-        row = [period, unit, item_id, status, it.progress, narrative, problems, next_steps]
+        row = [key, period, unit, item_id, status, it.progress, narrative, problems, next_steps]
         row += [coordination, reporter, phone, it.row, sheet, it.match_method, it.match_score, valid]
         out.append(tuple(row))
     return out

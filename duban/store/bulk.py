@@ -34,7 +34,7 @@ _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def _prepare(
-    conn: Connection, table: Table, columns: Sequence[str]
+    conn: Connection, table: Table, columns: Sequence[str], exprs: dict[str, str] | None = None
 ) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]] | None:
     dialect = conn.dialect
     marker = _MARKERS.get(dialect.paramstyle)
@@ -44,6 +44,9 @@ def _prepare(
     markers, processors = [], []
     for i, name in enumerate(columns):
         col = table.c[name]
+        if exprs and name in exprs:  # a SQL expression around the value, e.g. a lookup
+            markers.append(exprs[name].format(marker))
+            continue
         proc = col.type.dialect_impl(dialect).bind_processor(dialect)
         if proc is not None and not isinstance(col.type, _NATIVE):
             processors.append((i, proc))
@@ -68,16 +71,26 @@ def _convert(rows: Sequence[Sequence[Any]], processors: list[tuple[int, Callable
 
 
 def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    exprs: dict[str, str] | None = None,
 ) -> None:
-    """INSERT ``rows`` (tuples in ``columns`` order) in the session's transaction."""
+    """INSERT ``rows`` (tuples in ``columns`` order) in the session's transaction.
+
+    ``exprs`` puts a column's value inside a SQL expression, ``{}`` standing for the value:
+    ``{"submission_id": "(SELECT id FROM submission WHERE dedupe_key = {})"}`` lets a reader
+    process build finished rows before the submission has an id.
+    """
     if not rows:
         return
     conn = session.connection()
-    prepared = _prepare(conn, table, columns)
-    if prepared is None:  # another driver: let SQLAlchemy do it
-        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
-        return
+    prepared = _prepare(conn, table, columns, exprs)
+    if prepared is None:
+        driver = f"{conn.dialect.driver} (paramstyle {conn.dialect.paramstyle})"
+        raise NotImplementedError(f"bulk insert through the {driver} driver")
     sql, processors = prepared
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
