@@ -33,9 +33,16 @@ from duban.periods import normalise_period_key
 from duban.store.db import SHANGHAI
 from duban_app.context import AppContext
 from duban_app.parse import ParsedFile, parse_file
-from duban_app.readers import reader_pool, worker_count
+from duban_app.readers import ReaderPool, reader_pool, worker_count
 
-__all__ = ["SPREADSHEET_SUFFIXES", "CollectReport", "collect_api", "collect_files", "find_files"]
+__all__ = [
+    "SPREADSHEET_SUFFIXES",
+    "CollectReport",
+    "collect_api",
+    "collect_files",
+    "find_files",
+    "start_readers",
+]
 
 log = logging.getLogger("duban.collect")
 #: Files stored per transaction: a crash loses at most this many files' work, never half of one.
@@ -138,6 +145,23 @@ def _tally(
         rep.findings.update(str(f.kind) for f in e.all_findings())
 
 
+def _readers(ctx: AppContext, files: int, workers: int | None) -> ReaderPool | None:
+    """The reader pool when ``files`` are worth reading on several processes, else None."""
+    count = worker_count(ctx.settings.collection.read_workers if workers is None else workers)
+    if count < 2 or files < 2 * count:
+        return None
+    catalogue, _ = ctx.catalogue()
+    return reader_pool(catalogue, ctx.directory, ctx.settings.collection, ctx.settings.home, workers=count)
+
+
+def start_readers(ctx: AppContext, files: int, *, workers: int | None = None) -> None:
+    """Start the reader processes for a batch of ``files`` now, before the caller starts threads
+    (a progress bar): forked from a single-threaded process they start in milliseconds."""
+    pool = _readers(ctx, files, workers)
+    if pool is not None:
+        pool.start()
+
+
 def collect_files(
     ctx: AppContext,
     paths: Iterable[Path],
@@ -168,9 +192,8 @@ def collect_files(
                 on_file(p)
         else:
             jobs.append((p, hashes[p]))
-    count = worker_count(cfg.read_workers if workers is None else workers)
-    if count > 1 and len(jobs) >= 2 * count:
-        pool = reader_pool(catalogue, ctx.directory, cfg, ctx.settings.home, workers=count)
+    pool = _readers(ctx, len(jobs), workers)
+    if pool is not None:
         parsed_files: Iterable[ParsedFile] = pool.read(jobs, period)
     else:
         home = ctx.settings.home

@@ -21,11 +21,13 @@ Example:
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import multiprocessing
 import multiprocessing.util
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -71,9 +73,31 @@ def _start_method() -> Any:
     return mp
 
 
-def _init(catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path) -> None:
+def _init(
+    owner: int, catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path
+) -> None:
     global _STATE
     _STATE = (catalogue, directory, cfg, home)
+    gc.freeze()  # what the reader was given lives as long as it does: never worth scanning
+    gc.set_threshold(20_000, 20, 20)  # parsing allocates many short-lived objects, few cycles
+    threading.Thread(target=_watch, args=(owner,), name="duban-reader-owner", daemon=True).start()
+
+
+def _watch(owner: int) -> None:
+    """Leave when the process that owns the pool is gone (killed, crashed): nothing else would
+    stop an idle reader whose parent is a forkserver."""
+    while True:
+        time.sleep(2)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, another user's pid: cannot be ours, but do not guess
+            pass
+
+
+def _noop() -> None:
+    return None
 
 
 def _read_chunk(jobs: list[Job], period: str | None) -> list[ParsedFile]:
@@ -114,10 +138,29 @@ class ReaderPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=_start_method(), initializer=_init, initargs=self.state
+            executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=_start_method(),
+                initializer=_init,
+                initargs=(os.getpid(), *self.state),
             )
+            # The processes start at the first task. Objects alive now are frozen out of the
+            # collector while they do: a forked reader would otherwise scan (and so copy) the
+            # whole inherited heap at each full collection.
+            gc.freeze()
+            try:
+                for f in [executor.submit(_noop) for _ in range(self.workers)]:
+                    f.result()
+            finally:
+                gc.unfreeze()
+            self._executor = executor
         return self._executor
+
+    def start(self) -> ReaderPool:
+        """Start the reader processes now: call it before starting threads (a progress bar) so
+        that they are forked from this process, which is faster than through a forkserver."""
+        self._pool()
+        return self
 
     def _restart(self) -> None:
         if self._executor is not None:

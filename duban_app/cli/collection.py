@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from duban.periods import parse_period, stage_dates, work_calendar
 from duban_app.cli.common import console, run, table
-from duban_app.collect import CollectReport, collect_api, collect_files, find_files
+from duban_app.collect import CollectReport, collect_api, collect_files, find_files, start_readers
 from duban_app.cycle import write_templates
 
 __all__ = ["register"]
@@ -75,6 +75,7 @@ def collect(
         root = from_ or ctx.settings.path("inbox")
         if from_ is not None or root.exists():
             files = find_files(root)
+            start_readers(ctx, len(files))
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
             ) as bar:
