@@ -85,15 +85,19 @@ def _init(
 
 def _watch(owner: int) -> None:
     """Leave when the process that owns the pool is gone (killed, crashed): nothing else would
-    stop an idle reader whose parent is a forkserver."""
+    stop an idle reader. Its parent — the owner, or the forkserver, which leaves with the owner —
+    changes when it dies (a killed owner can stay a zombie, so its pid alone would not tell)."""
+    parent = os.getppid()
     while True:
-        time.sleep(2)
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(0)
         try:
             os.kill(owner, 0)
         except ProcessLookupError:
             os._exit(0)
-        except PermissionError:  # alive, another user's pid: cannot be ours, but do not guess
-            pass
+        except PermissionError:  # a pid reused by another user's process: the owner is gone
+            os._exit(0)
 
 
 def _noop() -> None:

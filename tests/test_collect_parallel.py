@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,7 @@ def collect_in_child(home: str, folder: str) -> int:
 
 _CHILD = """
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from tests.test_collect_parallel import collect_in_child
@@ -197,3 +199,52 @@ def test_a_multiprocessing_child_that_collected_can_exit(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) == len(find_files(folder))
+
+
+_ORPHAN = """
+import os, signal, sys
+from pathlib import Path
+from duban.settings import Settings
+from duban_app.catalogue import import_plan
+from duban_app.context import AppContext
+from duban_app.readers import ReaderPool
+from tests.test_collect_parallel import PLAN
+
+ctx = AppContext(Settings(home=Path(sys.argv[1])))
+import_plan(ctx, PLAN)
+catalogue, _ = ctx.catalogue()
+pool = ReaderPool(catalogue, ctx.directory, ctx.settings.collection, ctx.settings.home, workers=2).start()
+print(" ".join(str(p) for p in pool._executor._processes), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no atexit: as when the OOM killer strikes
+"""
+
+
+def test_readers_leave_when_the_process_that_owns_them_is_killed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ORPHAN, str(tmp_path / "home")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    readers = [int(p) for p in done.stdout.split()]
+    assert len(readers) == 2
+    deadline = time.monotonic() + 30
+    alive = readers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in readers if _running(p)]
+    assert alive == [], f"reader processes {alive} outlived their owner"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) has left
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
