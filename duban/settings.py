@@ -83,7 +83,7 @@ class CollectionConfig(BaseModel):
 class OrchestrationConfig(BaseModel):
     task_runner: Literal["thread", "dask"] = "thread"
     dask_workers: int = 2
-    batch_size: int = 250
+    batch_size: int = 1000
     smtp_concurrency_tag: str = "smtp"
 
 
