@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
+from operator import attrgetter
 from pathlib import Path
 
 from sqlalchemy import select
 
-from duban.bulletin import compute_metrics, write_summary
+from duban.bulletin import AssignmentFact, PeriodFacts, compute_metrics, write_summary
 from duban.bulletin.metrics import Metrics
 from duban.collect.intake import file_sha256
 from duban.store.db import now
@@ -30,11 +31,13 @@ class Summary:
     inputs_hash: str
 
 
-def _inputs_hash(facts) -> str:
-    payload = [
-        (f.item_id, f.unit, f.status, f.progress, f.narrative, f.late_days, f.invalid, f.stalled, f.regressed)
-        for f in facts.assignments
-    ]
+_FACT_FIELDS = attrgetter(*(f.name for f in fields(AssignmentFact)))
+
+
+def _inputs_hash(facts: PeriodFacts, unit_rows_max: int) -> str:
+    """Digest of what the bulletin is made from: every field of every assignment, the unit
+    names, and the length of 附件1 (``bulletin.docx_unit_rows_max``)."""
+    payload = [list(map(_FACT_FIELDS, facts.assignments)), sorted(facts.unit_names.items()), unit_rows_max]
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
@@ -49,12 +52,21 @@ def write_bulletin(
     """
     facts = period_facts(ctx, key, as_of=issued_on)
     out = out_dir or ctx.settings.path("bulletin", facts.period_key)
-    digest = _inputs_hash(facts)
+    cap = ctx.settings.bulletin.docx_unit_rows_max
+    digest = _inputs_hash(facts, cap)
     metrics = compute_metrics(facts, ctx.settings.rating)
     kept = _recorded(ctx, facts.period_key, digest, out)
     if kept is not None and (not pdf or "pdf" in kept or shutil.which("soffice") is None):
         return Summary(facts.period_key, kept, metrics, digest)
-    files = write_summary(facts, ctx.settings.rating, out, issued_on=issued_on, pdf=pdf)
+    files = write_summary(
+        facts,
+        ctx.settings.rating,
+        out,
+        issued_on=issued_on,
+        pdf=pdf,
+        metrics=metrics,  # computed once, for the files and for the caller
+        unit_rows_max=cap,
+    )
     with ctx.store.session() as s:
         for fmt, path in files.items():
             row = s.scalar(

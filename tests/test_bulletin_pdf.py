@@ -7,11 +7,14 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from duban.bulletin import build_bulletin, compute_metrics, convert_to_pdf, render_docx
+import duban.bulletin
+from duban.bulletin import build_bulletin, compute_metrics, convert_to_pdf, render_docx, write_summary
+from duban.bulletin.pdf import start_pdf
 from duban.settings import RatingConfig
 from tests.fixtures.bulletin.quarter import EXPECTED, quarter
 
@@ -83,3 +86,91 @@ def test_failed_conversion_gives_none(
     with caplog.at_level(logging.ERROR, logger="duban.bulletin.pdf"):
         assert convert_to_pdf(docx, tmp_path / "out") is None
     assert "could not be loaded" in caplog.text and "exit 1" in caplog.text
+
+
+def _fake_soffice(bindir: Path, body: str) -> None:
+    """A stand-in ``soffice`` on PATH running ``body`` (sh) with the real one's arguments."""
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "soffice"
+    fake.write_text("#!/bin/sh\n" + body)
+    fake.chmod(0o755)
+
+
+#: Writes <outdir>/<stem>.pdf from the last argument, as soffice --convert-to pdf does.
+_CONVERTS = """out=""; prev=""
+for a in "$@"; do [ "$prev" = "--outdir" ] && out="$a"; prev="$a"; last="$a"; done
+[ -s "$last" ] || exit 3
+printf '%%PDF-1.4 converted from %s' "$(basename "$last")" > "$out/$(basename "$last" .docx).pdf"
+"""
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    """The process has exited (a zombie waiting for its reaper counts as exited)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_write_summary_converts_while_writing_the_other_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_soffice(tmp_path / "bin", _CONVERTS)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    out = write_summary(quarter(), RatingConfig(), tmp_path / "out")
+    assert out["pdf"] == tmp_path / "out" / "2026Q4_季度通报.pdf"
+    assert out["pdf"].read_text() == "%PDF-1.4 converted from 2026Q4_季度通报.docx"
+    assert {"docx", "html", "xlsx"} <= out.keys()
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+def test_a_stuck_conversion_is_killed_with_its_process_group(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    _fake_soffice(tmp_path / "bin", f"sleep 60 &\necho $! > '{pidfile}'\nwait\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    docx = tmp_path / "x.docx"
+    docx.write_bytes(b"PK")
+    started = time.monotonic()
+    job = start_pdf(docx, tmp_path / "out", timeout=1 if how == "timeout" else 60)
+    assert job is not None
+    deadline = time.monotonic() + 10
+    while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleeper = int(pidfile.read_text())
+    with caplog.at_level(logging.ERROR, logger="duban.bulletin.pdf"):
+        if how == "timeout":
+            assert job.result() is None
+            assert "timed out" in caplog.text
+        else:
+            job.cancel()
+    assert time.monotonic() - started < 30
+    assert _gone(sleeper), "soffice's own children must die with it"
+    assert not (tmp_path / "out" / "x.pdf").exists()
+
+
+def test_a_failed_bulletin_leaves_no_libreoffice_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    _fake_soffice(tmp_path / "bin", f"sleep 60 &\necho $! > '{pidfile}'\nwait\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+
+    def broken(*args, **kwargs):
+        while not (pidfile.is_file() and pidfile.read_text().strip()):
+            time.sleep(0.05)  # LibreOffice has started
+        raise OSError("disk full")
+
+    monkeypatch.setattr(duban.bulletin, "render_xlsx", broken)
+    started = time.monotonic()
+    with pytest.raises(OSError, match="disk full"):
+        write_summary(quarter(), RatingConfig(), tmp_path / "out")
+    assert time.monotonic() - started < 30  # not the conversion's 180 s timeout
+    assert _gone(int(pidfile.read_text()))

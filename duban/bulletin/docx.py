@@ -9,7 +9,6 @@ The conventional font names are set as East Asian fonts; machines without them s
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time
 from pathlib import Path
 
@@ -26,7 +25,9 @@ from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph as DocxParagraph
 from PIL import Image as PILImage
 
+from duban.bulletin import wordml
 from duban.bulletin.model import Attachment, Block, Bulletin, Figure, Paragraph, Style, Table
+from duban.bulletin.wordml import xml_text
 
 __all__ = [
     "FONT_BODY",
@@ -179,13 +180,7 @@ def _page_setup(doc: DocxDocument) -> None:
         _page_field(par)
 
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
-def _xml_text(text: str) -> str:
-    """Text a .docx can hold: XML 1.0 has no place for control characters (a unit's cell may carry
-    one), which python-docx refuses with ValueError; they become U+FFFD instead."""
-    return _NOT_XML.sub("\ufffd", text) if text else text
+_xml_text = xml_text
 
 
 def _page_field(par: DocxParagraph) -> None:
@@ -216,70 +211,80 @@ def _repeat_header(row_el: object) -> None:
     trpr.append(el)
 
 
-def _add_table(doc: DocxDocument, t: Table) -> None:
-    table = doc.add_table(rows=1, cols=len(t.columns))
-    table.style = doc.styles["Table Grid"]
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    table.autofit = False  # fixed layout: the column widths below are kept
-    for column, col in zip(table.columns, t.columns, strict=True):
-        column.width = Mm(col.width_mm)
-    tblw = table._tbl.tblPr.find(qn("w:tblW"))
-    if tblw is None:
-        tblw = OxmlElement("w:tblW")
-        table._tbl.tblPr.append(tblw)
-    tblw.set(qn("w:type"), "dxa")
-    tblw.set(qn("w:w"), str(round(sum(c.width_mm for c in t.columns) / 25.4 * 1440)))
-    _repeat_header(table.rows[0])
-    head_id, body_id = doc.styles["表头"].style_id, doc.styles["表格文字"].style_id
-    for cell, col in zip(table.rows[0].cells, t.columns, strict=True):
-        cell.width = Mm(col.width_mm)
-        cell.paragraphs[0]._p.style = head_id
-        cell.paragraphs[0].add_run(col.name)
-    for r, values in enumerate(t.text_rows()):
-        cells = table.add_row().cells
-        for cell, col, text in zip(cells, t.columns, values, strict=True):
+class _Body:
+    """Appends blocks to the document: paragraphs and table rows as WordprocessingML text
+    (see ``wordml``), parsed a batch at a time; tables and figures through python-docx."""
+
+    def __init__(self, doc: DocxDocument, charts: dict[str, Path]) -> None:
+        self.doc, self.charts = doc, charts
+        self.style_ids = {
+            name: doc.styles[name].style_id for name in (*STYLE_NAMES.values(), "表头", "表格文字")
+        }
+        self.pending: list[str] = []
+
+    def flush(self) -> None:
+        wordml.append_blocks(self.doc.element.body, "".join(self.pending))
+        self.pending.clear()
+
+    def paragraph(self, p: Paragraph) -> None:
+        style = self.style_ids[STYLE_NAMES[p.style]]
+        self.pending.append(wordml.paragraph(style, ((r.text, r.bold) for r in p.runs)))
+
+    def blocks(self, blocks: tuple[Block, ...]) -> None:
+        for b in blocks:
+            if isinstance(b, Paragraph):
+                self.paragraph(b)
+            elif isinstance(b, Table):
+                self.flush()
+                self.table(b)
+            else:
+                self.flush()
+                self.figure(b)
+
+    def table(self, t: Table) -> None:
+        doc = self.doc
+        table = doc.add_table(rows=1, cols=len(t.columns))
+        table.style = doc.styles["Table Grid"]
+        table.alignment = WD_TABLE_ALIGNMENT.CENTER
+        table.autofit = False  # fixed layout: the column widths below are kept
+        for column, col in zip(table.columns, t.columns, strict=True):
+            column.width = Mm(col.width_mm)
+        tblw = table._tbl.tblPr.find(qn("w:tblW"))
+        if tblw is None:
+            tblw = OxmlElement("w:tblW")
+            table._tbl.tblPr.append(tblw)
+        tblw.set(qn("w:type"), "dxa")
+        tblw.set(qn("w:w"), str(round(sum(c.width_mm for c in t.columns) / 25.4 * 1440)))
+        _repeat_header(table.rows[0])
+        for cell, col in zip(table.rows[0].cells, t.columns, strict=True):
             cell.width = Mm(col.width_mm)
-            par = cell.paragraphs[0]
-            par._p.style = body_id
-            if col.kind == "text" and col.width_mm >= 24:
-                par.alignment = WD_ALIGN_PARAGRAPH.LEFT
-            par.add_run(_xml_text(text)).bold = r in t.bold_rows or None
+            cell.paragraphs[0]._p.style = self.style_ids["表头"]
+            cell.paragraphs[0].add_run(col.name)
+        fragment = wordml.rows(
+            t.text_rows(),
+            [Mm(col.width_mm).twips for col in t.columns],
+            self.style_ids["表格文字"],
+            left=[col.kind == "text" and col.width_mm >= 24 for col in t.columns],
+            bold_rows=frozenset(t.bold_rows),
+        )
+        table._tbl.extend(wordml.parse(fragment))
 
+    def figure(self, f: Figure) -> None:
+        path = self.charts.get(f.key)
+        if path is None or not Path(path).is_file():
+            return
+        with PILImage.open(path) as im:
+            ratio = im.height / im.width
+        # Full text-block width, unless that is taller than most of a page (many units).
+        size = {"width": Mm(150)} if 150 * ratio <= _MAX_FIGURE_MM else {"height": Mm(_MAX_FIGURE_MM)}
+        doc = self.doc
+        doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), **size)
+        doc.add_paragraph(_xml_text(f.caption), style=doc.styles["图题"])
 
-def _add_figure(doc: DocxDocument, f: Figure, charts: dict[str, Path]) -> None:
-    path = charts.get(f.key)
-    if path is None or not Path(path).is_file():
-        return
-    with PILImage.open(path) as im:
-        ratio = im.height / im.width
-    # Full text-block width, unless that is taller than most of a page (many units).
-    size = {"width": Mm(150)} if 150 * ratio <= _MAX_FIGURE_MM else {"height": Mm(_MAX_FIGURE_MM)}
-    doc.add_paragraph(style=doc.styles["图片"]).add_run().add_picture(str(path), **size)
-    doc.add_paragraph(_xml_text(f.caption), style=doc.styles["图题"])
-
-
-def _add_paragraph(doc: DocxDocument, p: Paragraph) -> None:
-    par = doc.add_paragraph(style=doc.styles[STYLE_NAMES[p.style]])
-    for run in p.runs:
-        r = par.add_run(_xml_text(run.text))
-        if run.bold:
-            r.bold = True
-
-
-def _add_blocks(doc: DocxDocument, blocks: tuple[Block, ...], charts: dict[str, Path]) -> None:
-    for b in blocks:
-        if isinstance(b, Paragraph):
-            _add_paragraph(doc, b)
-        elif isinstance(b, Table):
-            _add_table(doc, b)
-        else:
-            _add_figure(doc, b, charts)
-
-
-def _add_attachment(doc: DocxDocument, a: Attachment, charts: dict[str, Path]) -> None:
-    _add_paragraph(doc, Paragraph.of(a.label, Style.ATTACHMENT_LABEL))
-    _add_paragraph(doc, Paragraph.of(a.title, Style.ATTACHMENT_TITLE))
-    _add_blocks(doc, a.blocks, charts)
+    def attachment(self, a: Attachment) -> None:
+        self.paragraph(Paragraph.of(a.label, Style.ATTACHMENT_LABEL))
+        self.paragraph(Paragraph.of(a.title, Style.ATTACHMENT_TITLE))
+        self.blocks(a.blocks)
 
 
 def render_docx(b: Bulletin, path: Path, charts: dict[str, Path] | None = None) -> Path:
@@ -288,10 +293,11 @@ def render_docx(b: Bulletin, path: Path, charts: dict[str, Path] | None = None) 
     _define_styles(doc)
     _page_setup(doc)
     # python-docx's template starts with no paragraph; body blocks are appended in order.
-    charts = charts or {}
-    _add_blocks(doc, b.body, charts)
+    body = _Body(doc, charts or {})
+    body.blocks(b.body)
     for a in b.attachments:
-        _add_attachment(doc, a, charts)
+        body.attachment(a)
+    body.flush()
     props = doc.core_properties
     props.title = _xml_text(b.title)
     props.author = b.office_name

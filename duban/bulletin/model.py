@@ -126,6 +126,9 @@ class Bulletin:
     attachments: tuple[Attachment, ...]
     office_name: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: The complete tables of the xlsx appendix by key, where an attachment shows only part of one
+    #: (附件1 at province scale lists the units needing attention; the sheet keeps every unit).
+    sheets: dict[str, Table] = field(default_factory=dict)
 
     def attachment(self, key: str) -> Attachment:
         for a in self.attachments:
@@ -139,6 +142,10 @@ class Bulletin:
                 if isinstance(blk, Table) and blk.key == key:
                     return blk
         raise KeyError(key)
+
+    def sheet_table(self, key: str) -> Table:
+        """The complete table ``key`` for the spreadsheet: every row, even if the documents show fewer."""
+        return self.sheets.get(key) or self.table(key)
 
     def paragraphs(self) -> list[Paragraph]:
         """Every paragraph, body then attachments (tests and plain-text export use it)."""
@@ -177,17 +184,28 @@ def format_cell(value: object, kind: str) -> str:
     return str(value)
 
 
-def build_bulletin(facts: PeriodFacts, metrics: Metrics, *, issued_on: date | None = None) -> Bulletin:
-    """Compose the 通报 from the period's facts and its metrics; no number is computed here."""
+def build_bulletin(
+    facts: PeriodFacts,
+    metrics: Metrics,
+    *,
+    issued_on: date | None = None,
+    unit_rows_max: int | None = None,
+) -> Bulletin:
+    """Compose the 通报 from the period's facts and its metrics; no number is computed here.
+
+    ``unit_rows_max`` (default ``sections.UNIT_ROWS_MAX``, the settings' ``bulletin.docx_unit_rows_max``)
+    bounds 附件1: with more units than that, it lists only the units needing attention, worst first.
+    """
     from duban.bulletin import sections
 
     issued = issued_on or facts.as_of
     plan = facts.catalogue.plan
     title = f"关于{facts.period_label}《{plan.title}》落实情况的通报"
-    attachments = sections.attachments(facts, metrics)
+    cap = sections.UNIT_ROWS_MAX if unit_rows_max is None else unit_rows_max
+    attachments = sections.attachments(facts, metrics, unit_rows_max=cap)
     body: list[Block] = [Paragraph.of(title, Style.TITLE), Paragraph.of("各责任单位：", Style.ADDRESSEE)]
     body += sections.preamble(facts)
-    body += sections.overview(facts, metrics)
+    body += sections.overview(facts, metrics, capped=len(metrics.units) > cap)
     body += sections.progress(facts, metrics)
     body += sections.problems(facts, metrics)
     body += sections.next_steps(facts)
@@ -210,4 +228,5 @@ def build_bulletin(facts: PeriodFacts, metrics: Metrics, *, issued_on: date | No
         notes=notes,
         attachments=tuple(attachments),
         office_name=office,
+        sheets={"units": sections.unit_table(metrics)},
     )

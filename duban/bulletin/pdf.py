@@ -15,9 +15,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["SOFFICE_HINT", "convert_to_pdf", "find_soffice"]
+__all__ = ["SOFFICE_HINT", "PdfJob", "convert_to_pdf", "find_soffice", "start_pdf"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,62 @@ def find_soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def convert_to_pdf(docx: Path, out_dir: Path, *, timeout: float = 180) -> Path | None:
-    """Convert ``docx`` to ``out_dir/<stem>.pdf``; ``None`` (reason logged) when that is not possible."""
+class PdfJob:
+    """A LibreOffice conversion running in its own process group; ``result`` waits for it.
+
+    Started as soon as the docx exists, so the other renderers (HTML, xlsx) run meanwhile on
+    the other core. Output goes to files, not pipes: nobody reads a pipe while it runs.
+    """
+
+    def __init__(
+        self, docx: Path, target: Path, cmd: list[str], profile: tempfile.TemporaryDirectory, timeout: float
+    ) -> None:
+        self.docx, self.target, self.timeout = docx, target, timeout
+        self._profile = profile
+        self._log = (Path(profile.name) / "soffice.log").open("w+", encoding="utf-8", errors="replace")
+        self._started = time.monotonic()
+        try:
+            # Its own session, so a timeout kills soffice.bin too, not only the soffice wrapper.
+            self._child = subprocess.Popen(
+                cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        except OSError:
+            self._log.close()
+            raise
+
+    def cancel(self) -> None:
+        """Stop the conversion (its whole process group) and clean up; nothing is returned."""
+        if self._child.poll() is None:
+            os.killpg(self._child.pid, signal.SIGKILL)
+        self._child.wait()
+        self._log.close()
+        self._profile.cleanup()
+
+    def result(self) -> Path | None:
+        """The PDF, or ``None`` with the reason logged (failed, or not done within the timeout)."""
+        try:
+            left = max(0.0, self.timeout - (time.monotonic() - self._started))
+            try:
+                code = self._child.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._child.pid, signal.SIGKILL)
+                self._child.wait()
+                log.error("PDF conversion of %s timed out after %.0f s", self.docx.name, self.timeout)
+                return None
+            self._log.seek(0)
+            detail = self._log.read().strip()[-500:]
+        finally:
+            self._log.close()
+            self._profile.cleanup()
+        if code != 0 or not self.target.is_file():
+            log.error("PDF conversion of %s failed (exit %s): %s", self.docx.name, code, detail)
+            return None
+        log.info("PDF written: %s", self.target)
+        return self.target
+
+
+def start_pdf(docx: Path, out_dir: Path, *, timeout: float = 180) -> PdfJob | None:
+    """Start converting ``docx`` to ``out_dir/<stem>.pdf``; ``None`` (reason logged) if it cannot start."""
     docx = Path(docx).resolve()
     out_dir = Path(out_dir).resolve()
     soffice = find_soffice()
@@ -47,38 +102,28 @@ def convert_to_pdf(docx: Path, out_dir: Path, *, timeout: float = 180) -> Path |
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{docx.stem}.pdf"
     target.unlink(missing_ok=True)  # never mistake an old PDF for this run's output
-    with tempfile.TemporaryDirectory(prefix="duban-lo-") as profile:
-        cmd = [
-            soffice,
-            f"-env:UserInstallation={Path(profile).as_uri()}",
-            "--headless",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            "pdf:writer_pdf_Export",
-            "--outdir",
-            str(out_dir),
-            str(docx),
-        ]
-        try:
-            # Its own session, so a timeout kills soffice.bin too, not only the soffice wrapper.
-            with subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-            ) as child:
-                try:
-                    out, err = child.communicate(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.communicate()
-                    log.error("PDF conversion of %s timed out after %.0f s", docx.name, timeout)
-                    return None
-            proc = subprocess.CompletedProcess(cmd, child.returncode, out, err)
-        except OSError as exc:
-            log.error("PDF conversion of %s could not start %s: %s", docx.name, soffice, exc)
-            return None
-    if proc.returncode != 0 or not target.is_file():
-        detail = (proc.stderr or proc.stdout or "").strip()[-500:]
-        log.error("PDF conversion of %s failed (exit %s): %s", docx.name, proc.returncode, detail)
+    profile = tempfile.TemporaryDirectory(prefix="duban-lo-")
+    cmd = [
+        soffice,
+        f"-env:UserInstallation={Path(profile.name).as_uri()}",
+        "--headless",
+        "--norestore",
+        "--nolockcheck",
+        "--convert-to",
+        "pdf:writer_pdf_Export",
+        "--outdir",
+        str(out_dir),
+        str(docx),
+    ]
+    try:
+        return PdfJob(docx, target, cmd, profile, timeout)
+    except OSError as exc:
+        profile.cleanup()
+        log.error("PDF conversion of %s could not start %s: %s", docx.name, soffice, exc)
         return None
-    log.info("PDF written: %s", target)
-    return target
+
+
+def convert_to_pdf(docx: Path, out_dir: Path, *, timeout: float = 180) -> Path | None:
+    """Convert ``docx`` to ``out_dir/<stem>.pdf``; ``None`` (reason logged) when that is not possible."""
+    job = start_pdf(docx, out_dir, timeout=timeout)
+    return job.result() if job is not None else None

@@ -6,14 +6,17 @@ reviewed in one place. Every number printed here is read from ``Metrics``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from duban.bulletin.facts import PeriodFacts
-from duban.bulletin.metrics import MISSING, STATUS_ORDER, LaggingItem, Metrics, StatusCounts, pct
+from duban.bulletin.metrics import MISSING, STATUS_ORDER, LaggingItem, Metrics, StatusCounts, UnitRow, pct
 from duban.bulletin.model import Attachment, Block, Column, Figure, Paragraph, Run, Style, Table, cn_date
 from duban.bulletin.model import cn_number as cn
 from duban.domain import Item
 
 __all__ = [
     "DEFAULT_NEXT_STEPS",
+    "UNIT_ROWS_MAX",
     "attachments",
     "item_label",
     "next_steps",
@@ -21,6 +24,7 @@ __all__ = [
     "preamble",
     "problems",
     "progress",
+    "unit_table",
 ]
 
 DEFAULT_NEXT_STEPS = (
@@ -32,6 +36,12 @@ DEFAULT_NEXT_STEPS = (
 
 
 _PROBLEMS_IN_TEXT = 5  # up to this many items needing attention, the text quotes their problems
+#: Default of ``bulletin.docx_unit_rows_max``: 附件1 lists every unit up to this many units; above,
+#: only those needing attention, worst first, at most this many (the xlsx keeps every unit).
+UNIT_ROWS_MAX = 150
+#: A sentence of 三、存在问题 names at most this many units; above, the worst ones and the count.
+_UNITS_IN_TEXT = 20
+_SHEET_HINT = "全部单位的报送情况见电子表格附表“单位报送情况”工作表"
 
 
 def item_label(item: Item) -> str:
@@ -82,7 +92,7 @@ def _delta_text(m: Metrics) -> str | None:
     return text + "。"
 
 
-def overview(facts: PeriodFacts, m: Metrics) -> list[Block]:
+def overview(facts: PeriodFacts, m: Metrics, *, capped: bool = False) -> list[Block]:
     c = m.overall
     out: list[Block] = [
         Paragraph.of("一、总体情况", Style.HEADING1),
@@ -99,7 +109,8 @@ def overview(facts: PeriodFacts, m: Metrics) -> list[Block]:
         Paragraph.of(
             f"报送方面，{len(m.units)}个责任单位应报送{m.expected}项，按时报送{m.on_time}项，"
             f"迟报{m.late}项，未报送{m.missing}项，按时报送率{pct(m.on_time, m.expected)}；"
-            f"{m.invalid}项报送存在不合格数据。各单位报送情况见附件1。"
+            f"{m.invalid}项报送存在不合格数据。"
+            + (f"报送情况需关注的单位见附件1，{_SHEET_HINT}。" if capped else "各单位报送情况见附件1。")
         )
     )
     return out
@@ -156,31 +167,48 @@ def problems(facts: PeriodFacts, m: Metrics) -> list[Block]:
     if late or missing:
         said = []
         if late:
-            said.append(
-                f"迟报的单位{len(late)}个："
-                + "、".join(f"{u.unit}（迟报{u.late}项，最长逾期{u.late_days_max}个工作日）" for u in late)
+            names, top = _named(
+                late,
+                lambda u: f"{u.unit}（迟报{u.late}项，最长逾期{u.late_days_max}个工作日）",
+                lambda u: (-u.late_days_max, -u.late, u.unit),
             )
+            said.append(f"迟报的单位{len(late)}个" + (f"，逾期最长的{top}个：" if top else "：") + names)
         if missing:
-            said.append(
-                f"截至统计日仍未报送的单位{len(missing)}个："
-                + "、".join(f"{u.unit}（未报送{u.missing}项）" for u in missing)
+            names, top = _named(
+                missing, lambda u: f"{u.unit}（未报送{u.missing}项）", lambda u: (-u.missing, u.unit)
             )
+            head = f"截至统计日仍未报送的单位{len(missing)}个"
+            said.append(head + (f"，未报送最多的{top}个：" if top else "：") + names)
         out.append(Paragraph.of("；".join(said) + "。"))
     else:
         out.append(Paragraph.of("本期各责任单位均按时报送。"))
     out.append(Paragraph.of("（三）部分报送质量有待提高。", Style.HEADING2))
     bad = [u for u in m.units if u.invalid]
     if bad:
-        out.append(
-            Paragraph.of(
-                "以下单位报送内容存在无效数值，已逐项反馈相关单位："
-                + "、".join(f"{u.unit}（{u.invalid}项）" for u in bad)
-                + "。"
-            )
+        names, top = _named(bad, lambda u: f"{u.unit}（{u.invalid}项）", lambda u: (-u.invalid, u.unit))
+        lead = (
+            f"{len(bad)}个单位报送内容存在无效数值，已逐项反馈相关单位，不合格最多的{top}个："
+            if top
+            else "以下单位报送内容存在无效数值，已逐项反馈相关单位："
         )
+        out.append(Paragraph.of(lead + names + "。"))
     else:
         out.append(Paragraph.of("本期报送数据均通过校验。"))
     return out
+
+
+def _named(
+    units: list[UnitRow], phrase: Callable[[UnitRow], str], worst_first: Callable[[UnitRow], tuple]
+) -> tuple[str, int]:
+    """Every unit in rank order while there are few; else the worst ``_UNITS_IN_TEXT`` and "等".
+
+    Returns the names and how many were picked (0 when all are named), so a province's
+    bulletin does not print thousands of names in its body text.
+    """
+    if len(units) <= _UNITS_IN_TEXT:
+        return "、".join(phrase(u) for u in units), 0
+    top = sorted(units, key=worst_first)[:_UNITS_IN_TEXT]
+    return "、".join(phrase(u) for u in top) + "等", len(top)
 
 
 def next_steps(facts: PeriodFacts) -> list[Block]:
@@ -189,10 +217,17 @@ def next_steps(facts: PeriodFacts) -> list[Block]:
     return [Paragraph.of("四、下一步工作", Style.HEADING1), *(Paragraph.of(ln) for ln in lines)]
 
 
-def _unit_table(m: Metrics) -> Table:
+def needs_attention(u: UnitRow) -> bool:
+    """A unit the office follows up: something missing, late or invalid."""
+    return bool(u.missing or u.late or u.invalid)
+
+
+def unit_table(m: Metrics, units: list[UnitRow] | None = None) -> Table:
+    """附件1's table: every unit in rank order and their 合计; or only ``units``, without a total
+    (the totals of all units are in 一、总体情况 and in the spreadsheet)."""
     cols = (
-        Column("排名", "int", 10),
-        Column("单位", "text", 34),
+        Column("排名", "int", 13),  # four digits at province scale
+        Column("单位", "text", 33),
         Column("应报", "int", 10),
         Column("按时报送", "int", 13),
         Column("迟报", "int", 10),
@@ -200,7 +235,7 @@ def _unit_table(m: Metrics) -> Table:
         Column("未报", "int", 10),
         Column("不合格", "int", 11),
         Column("按时报送率", "pct", 18),
-        Column("评级", "stars", 25),
+        Column("评级", "stars", 23),
     )
     rows: list[tuple[object, ...]] = [
         (
@@ -215,8 +250,10 @@ def _unit_table(m: Metrics) -> Table:
             u.timeliness,
             u.stars,
         )
-        for u in m.units
+        for u in (m.units if units is None else units)
     ]
+    if units is not None:
+        return Table("units", cols, tuple(rows))
     worst = max((u.late_days_max for u in m.units), default=0)
     rows.append(("", "合计", m.expected, m.on_time, m.late, worst, m.missing, m.invalid, m.timeliness, None))
     return Table("units", cols, tuple(rows), bold_rows=(len(rows) - 1,))
@@ -258,17 +295,40 @@ def _group_table(m: Metrics) -> Table:
     return Table("groups", cols, tuple(rows), bold_rows=tuple(bold))
 
 
-def attachments(facts: PeriodFacts, m: Metrics) -> list[Attachment]:
+def _unit_attachment(m: Metrics, cap: int) -> Attachment:
+    """附件1: every unit while there are at most ``cap``; else the units needing attention.
+
+    Leaders read the document, the operations team filters the spreadsheet: at province scale a
+    5,000-row table is ~150 pages nobody reads (and LibreOffice needs minutes to lay it out), so
+    the document lists the flagged units worst first (lowest rank), up to ``cap``, and says so.
+    """
+    figure = Figure("unit_timeliness", "图2 各单位按时报送率")
+    if len(m.units) <= cap:
+        return Attachment(1, "units", "各单位报送情况表", (figure, unit_table(m)))
+    flagged = [u for u in reversed(m.units) if needs_attention(u)]
+    listed = flagged[:cap]
+    if not flagged:
+        text = f"本期{len(m.units)}个责任单位均按时报送，报送数据均通过校验；{_SHEET_HINT}。"
+        return Attachment(1, "units", "需关注单位报送情况表", (figure, Paragraph.of(text)))
+    which = (
+        f"下表按排名由后往前列出其中排名最后的{len(listed)}个单位"
+        if len(listed) < len(flagged)
+        else "下表按排名由后往前列出这些单位"
+    )
+    text = (
+        f"本期共有{len(m.units)}个责任单位，其中{len(flagged)}个单位存在未报送、迟报或不合格情况。"
+        f"{which}；全部单位的合计见正文“一、总体情况”，{_SHEET_HINT}。"
+    )
+    table = unit_table(m, listed)
+    return Attachment(1, "units", "需关注单位报送情况表", (figure, Paragraph.of(text), table))
+
+
+def attachments(facts: PeriodFacts, m: Metrics, *, unit_rows_max: int = UNIT_ROWS_MAX) -> list[Attachment]:
     lag_blocks: tuple[Block, ...] = (_lagging_table(m),)
     if not m.lagging:
         lag_blocks = (Paragraph.of("本期无需重点关注的事项。"), *lag_blocks)
     return [
-        Attachment(
-            1,
-            "units",
-            "各单位报送情况表",
-            (Figure("unit_timeliness", "图2 各单位按时报送率"), _unit_table(m)),
-        ),
+        _unit_attachment(m, unit_rows_max),
         Attachment(2, "lagging", "需重点关注事项清单", lag_blocks),
         Attachment(3, "groups", "各部分任务状态统计表", (_group_table(m),)),
     ]
