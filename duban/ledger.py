@@ -6,20 +6,22 @@ its numbers come from the same reconciliation the status table uses.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from duban.domain import Catalogue
+from duban.domain import Catalogue, FindingKind
 from duban.reconcile import Entry, expected_pairs
 from duban.store.db import Store
+from duban.store.fetch import plain_rows
 from duban.store.models import FindingRow, SubmissionRow
 
-__all__ = ["LEDGER_COLUMNS", "ledger_rows", "period_findings", "write_ledger"]
+__all__ = ["LEDGER_COLUMNS", "invalid_values", "ledger_rows", "period_findings", "write_ledger"]
 
 LEDGER_COLUMNS = [
     "任务编码",
@@ -48,19 +50,62 @@ STATUS_COLOURS = {
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def period_findings(store: Store, period: str, *, unit: str | None = None) -> list[FindingRow]:
-    """Findings of the period from accepted (or quarantined) submissions and from reconciliation."""
-    q = (
-        select(FindingRow)
-        .outerjoin(SubmissionRow, SubmissionRow.id == FindingRow.submission_id)
+def _current(q: Any, period: Any) -> Any:
+    """Findings of ``period`` not from a superseded submission (reconciliation's have none)."""
+    return (
+        q.outerjoin(SubmissionRow, SubmissionRow.id == FindingRow.submission_id)
         .where(FindingRow.period == period)
         .where((FindingRow.submission_id.is_(None)) | (SubmissionRow.state != "superseded"))
         .order_by(FindingRow.id)
     )
+
+
+def period_findings(
+    store: Store,
+    period: str,
+    *,
+    unit: str | None = None,
+    kind: str | None = None,
+    origin: str | None = None,
+) -> list[FindingRow]:
+    """Findings of the period from accepted (or quarantined) submissions and from reconciliation.
+
+    ``unit``, ``kind`` and ``origin`` narrow the list.
+    """
+    q = _current(select(FindingRow), period)
     if unit is not None:
         q = q.where(FindingRow.unit == unit)
+    if kind is not None:
+        q = q.where(FindingRow.kind == kind)
+    if origin is not None:
+        q = q.where(FindingRow.origin == origin)
     with store.session() as s:
         return list(s.scalars(q))
+
+
+def _invalid_query(one_unit: bool) -> Any:
+    f = FindingRow
+    q = _current(select(f.unit, f.item_id, f.evidence, f.message_zh), bindparam("period")).where(
+        f.kind == str(FindingKind.INVALID_VALUE), f.origin == "collect", f.unit.is_not(None)
+    )
+    return q.where(f.unit == bindparam("unit")) if one_unit else q
+
+
+def invalid_values(
+    store: Store, period: str, *, unit: str | None = None
+) -> list[tuple[str, str | None, dict[str, Any], str]]:
+    """(unit, item id, evidence, message) of collection's invalid values in the period (of one unit).
+
+    The notices read these once per unit right before sending, so as plain rows.
+    """
+    with store.engine.connect() as conn:
+        rows = plain_rows(
+            conn,
+            ("invalid_values", unit is not None),
+            lambda: _invalid_query(unit is not None),
+            {"period": period, "unit": unit},
+        )
+    return [(u, i, (json.loads(ev) if isinstance(ev, str | bytes) else ev) or {}, m) for u, i, ev, m in rows]
 
 
 def ledger_rows(

@@ -5,121 +5,45 @@ Received is, per (unit, item), the entry of the latest-received accepted submiss
 findings written here (origin ``reconcile``) are replaced wholesale on every run, so running
 it again is always safe and the lists are never stale; collection's own findings (invalid
 values, unknown items, superseded files …) are left alone and counted.
+
+At province scale (200,000 assignments) the work is one pass over the expected pairs and one
+over the received rows, read with only the columns each check needs (``duban.entries``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from duban.domain import Catalogue, Finding, FindingKind, Role
+from duban.domain import Catalogue, Finding, FindingKind
+from duban.entries import TEXTS, Current, Entry, current_entries, read_current, to_shanghai
+from duban.expected import assignment_role, expected_index, expected_pairs, unit_items
 from duban.store.db import Store, now
-from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
+from duban.store.models import FindingRow
 
 __all__ = [
+    "TEXTS",
     "Entry",
     "ReconcileReport",
     "UnitStatus",
+    "assignment_role",
     "current_entries",
     "expected_pairs",
+    "period_status",
     "reconcile",
     "to_shanghai",
+    "unit_items",
     "unit_status",
 ]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: Status ranks for "regressed": a lower rank than last period is going backwards.
 RANK = {"未启动": 0, "暂停": 1, "滞后": 1, "推进中": 2, "已完成": 3}
-
-
-def to_shanghai(dt: datetime) -> datetime:
-    """Stored timestamps come back naive from SQLite (written in Shanghai time) and in UTC from PostgreSQL."""
-    return dt.replace(tzinfo=SHANGHAI) if dt.tzinfo is None else dt.astimezone(SHANGHAI)
-
-
-@dataclass
-class Entry:
-    """The current accepted entry of one unit for one item."""
-
-    unit: str
-    item_id: str
-    status: str | None
-    progress: float | None
-    narrative: str
-    problems: str
-    next_steps: str
-    coordination: str
-    valid: bool
-    received_at: datetime
-    submission_id: int
-    source_ref: str
-
-
-def expected_pairs(catalogue: Catalogue) -> list[tuple[str, str, Role]]:
-    """(item id, unit, role) for every addressable assignment, in catalogue order."""
-    out: list[tuple[str, str, Role]] = []
-    for it in catalogue.items:
-        seen: set[str] = set()
-        for a in it.assignments:
-            if a.placeholder or a.unit in seen:
-                continue
-            seen.add(a.unit)
-            out.append((it.id, a.unit, a.role))
-    return out
-
-
-def current_entries(store: Store, period: str, *, unit: str | None = None) -> dict[tuple[str, str], Entry]:
-    """(unit, item id) → the entry from the latest-received accepted submission (of one unit if given)."""
-    i = SubmissionItemRow
-    q = (
-        select(
-            i.unit,
-            i.item_id,
-            i.status,
-            i.progress,
-            i.narrative,
-            i.problems,
-            i.next_steps,
-            i.coordination,
-            i.valid,
-            i.submission_id,
-            SubmissionRow.received_at,
-            SubmissionRow.source_ref,
-        )
-        .join(SubmissionRow, SubmissionRow.id == SubmissionItemRow.submission_id)
-        .where(SubmissionRow.state == "accepted", SubmissionItemRow.period == period)
-    )
-    if unit is not None:
-        q = q.where(SubmissionItemRow.unit == unit)
-    out: dict[tuple[str, str], Entry] = {}
-    with store.session() as s:
-        for it in s.execute(q):
-            received_at, ref = it.received_at, it.source_ref
-            at = to_shanghai(received_at)
-            key = (it.unit, it.item_id)
-            old = out.get(key)
-            if old is not None and (old.received_at, old.submission_id) >= (at, it.submission_id):
-                continue
-            out[key] = Entry(
-                it.unit,
-                it.item_id,
-                it.status,
-                it.progress,
-                it.narrative or "",
-                it.problems or "",
-                it.next_steps or "",
-                it.coordination or "",
-                it.valid,
-                at,
-                it.submission_id,
-                ref,
-            )
-    return out
+DONE, BEHIND = "已完成", ("未启动", "滞后")
 
 
 @dataclass
@@ -149,29 +73,70 @@ class _Calendar:  # the part of duban.periods.WorkCalendar used here
     def workdays_between(self, a: date, b: date) -> int: ...
 
 
+def _status_table(
+    catalogue: Catalogue,
+    units: Mapping[str, Mapping[str, Sequence[Any]]],
+    valid_at: int,
+    dates: Mapping[int, date],
+    deadline: date,
+    calendar: _Calendar,
+) -> list[UnitStatus]:
+    """The per-unit table from rows by unit and item (submission id first, the valid flag at ``valid_at``)."""
+    out: list[UnitStatus] = []
+    lateness: dict[int, int | None] = {}  # submission id → working days late, None if on time
+    by_date: dict[date, int] = {}  # a few dates, many submissions
+    nothing: dict[str, Sequence[Any]] = {}
+    for unit, items in expected_index(catalogue).by_unit.items():
+        got = units.get(unit, nothing)
+        st = UnitStatus(unit, expected=len(items))
+        for item_id in items:
+            row = got.get(item_id)
+            if row is None:
+                st.missing_items.append(item_id)
+                continue
+            sid = row[0]
+            if sid in lateness:
+                late = lateness[sid]
+            else:
+                received, late = dates[sid], None
+                if received > deadline:
+                    late = by_date.get(received)
+                    if late is None:
+                        late = by_date[received] = calendar.workdays_between(deadline, received)
+                lateness[sid] = late
+            if late is None:
+                st.on_time += 1
+            else:
+                st.late += 1
+                st.late_days = max(st.late_days, late)
+            if not row[valid_at]:
+                st.invalid_items.append(item_id)
+        st.missing, st.invalid = len(st.missing_items), len(st.invalid_items)
+        out.append(st)
+    return out
+
+
 def unit_status(
-    catalogue: Catalogue, entries: dict[tuple[str, str], Entry], deadline: date, calendar: _Calendar
+    catalogue: Catalogue, entries: Mapping[tuple[str, str], Entry], deadline: date, calendar: _Calendar
 ) -> list[UnitStatus]:
     """Per unit: expected, on time, late (with the worst working days late), missing, invalid."""
-    table: dict[str, UnitStatus] = {}
-    for item_id, unit, _role in expected_pairs(catalogue):
-        st = table.setdefault(unit, UnitStatus(unit))
-        st.expected += 1
-        e = entries.get((unit, item_id))
-        if e is None:
-            st.missing += 1
-            st.missing_items.append(item_id)
-            continue
-        received = e.received_at.date()
-        if received > deadline:
-            st.late += 1
-            st.late_days = max(st.late_days, calendar.workdays_between(deadline, received))
-        else:
-            st.on_time += 1
-        if not e.valid:
-            st.invalid += 1
-            st.invalid_items.append(item_id)
-    return sorted(table.values(), key=lambda u: u.unit)
+    units: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)
+    for (unit, item_id), e in entries.items():
+        units[unit][item_id] = (e.submission_id, e.valid)
+    dates = {e.submission_id: e.received_at.date() for e in entries.values()}
+    return _status_table(catalogue, units, 1, dates, deadline, calendar)
+
+
+def _dates(cur: Current) -> dict[int, date]:
+    return {sid: at.date() for sid, (at, _ref) in cur.received.items()}
+
+
+def period_status(
+    store: Store, catalogue: Catalogue, period: str, deadline: date, calendar: _Calendar
+) -> list[UnitStatus]:
+    """``unit_status`` of the period's current entries, reading only what the table needs."""
+    cur = read_current(store, period, ("valid",))
+    return _status_table(catalogue, cur.units, 3, _dates(cur), deadline, calendar)
 
 
 @dataclass
@@ -187,25 +152,10 @@ def _f(kind: FindingKind, zh: str, en: str, **kw: Any) -> Finding:
     return Finding(kind, zh, en, **kw)
 
 
-def reconcile(
-    store: Store,
-    catalogue: Catalogue,
-    *,
-    period: str,
-    deadline: date,
-    calendar: _Calendar,
-    previous_period: str | None = None,
-    today: date | None = None,
-) -> ReconcileReport:
-    """Compute and store this period's reconciliation findings (replacing the previous run's)."""
-    entries = current_entries(store, period)
-    prev = current_entries(store, previous_period) if previous_period else {}
-    expected = expected_pairs(catalogue)
-    roles = {(u, i): r for i, u, r in expected}
-    titles = {it.id: it.title for it in catalogue.items}
+def _missing_and_late(
+    statuses: list[UnitStatus], titles: dict[str, str], period: str, past_deadline: bool
+) -> list[Finding]:
     findings: list[Finding] = []
-    statuses = unit_status(catalogue, entries, deadline, calendar)
-    past_deadline = today is None or today > deadline
     for st in statuses:
         if st.missing and past_deadline:
             names = "、".join(f"{i}（{titles[i]}）" for i in st.missing_items)
@@ -243,73 +193,120 @@ def reconcile(
                     evidence={"late": st.late, "working_days_late": st.late_days},
                 )
             )
-    by_item: dict[str, dict[str, Entry]] = defaultdict(dict)
-    for (unit, item_id), e in entries.items():
-        if (unit, item_id) not in roles:
-            known = item_id in titles
-            findings.append(
-                _f(
-                    FindingKind.UNEXPECTED if known else FindingKind.UNKNOWN_ITEM,
-                    f"{unit}报送了未分配给本单位的任务{item_id}"
-                    if known
-                    else f"{unit}报送的任务{item_id}不在任务清单中",
-                    f"{unit} reported {item_id}, which is not assigned to it"
-                    if known
-                    else f"{unit}: unknown item {item_id}",
-                    unit=unit,
-                    item_id=item_id,
-                    period=period,
-                    evidence={"submission_id": e.submission_id},
-                )
-            )
-            continue
-        by_item[item_id][unit] = e
-        p = prev.get((unit, item_id))
-        if p is None:
-            continue
-        if p.status in RANK and e.status in RANK and RANK[e.status] < RANK[p.status]:
-            findings.append(
-                _f(
-                    FindingKind.REGRESSED,
-                    f"{unit}任务{item_id}状态由“{p.status}”退回“{e.status}”",
-                    f"{unit} {item_id}: status went back from {p.status} to {e.status}",
-                    unit=unit,
-                    item_id=item_id,
-                    period=period,
-                    evidence={"previous": p.status, "current": e.status},
-                )
-            )
-        elif e.status != "已完成" and e.progress == p.progress and e.narrative.strip() == p.narrative.strip():
-            findings.append(
-                _f(
-                    FindingKind.STALLED,
-                    f"{unit}任务{item_id}的进度和进展情况与上期相同",
-                    f"{unit} {item_id}: progress and narrative unchanged since {previous_period}",
-                    unit=unit,
-                    item_id=item_id,
-                    period=period,
-                    evidence={"previous_period": previous_period, "progress": e.progress},
-                )
-            )
+    return findings
+
+
+def _unexpected(unit: str, item_id: str, submission_id: int, known: bool, period: str) -> Finding:
+    return _f(
+        FindingKind.UNEXPECTED if known else FindingKind.UNKNOWN_ITEM,
+        f"{unit}报送了未分配给本单位的任务{item_id}" if known else f"{unit}报送的任务{item_id}不在任务清单中",
+        f"{unit} reported {item_id}, which is not assigned to it"
+        if known
+        else f"{unit}: unknown item {item_id}",
+        unit=unit,
+        item_id=item_id,
+        period=period,
+        evidence={"submission_id": submission_id},
+    )
+
+
+def _against_previous(
+    unit: str, item_id: str, row: Sequence[Any], p: Sequence[Any], period: str, previous_period: str | None
+) -> Finding | None:
+    """Regressed or stalled; rows are (sid, unit, item, status, valid, progress, narrative)."""
+    status, progress, narrative = row[3], row[5], row[6] or ""
+    p_status, p_progress, p_narrative = p[3], p[4], p[5] or ""
+    if p_status in RANK and status in RANK and RANK[status] < RANK[p_status]:
+        return _f(
+            FindingKind.REGRESSED,
+            f"{unit}任务{item_id}状态由“{p_status}”退回“{status}”",
+            f"{unit} {item_id}: status went back from {p_status} to {status}",
+            unit=unit,
+            item_id=item_id,
+            period=period,
+            evidence={"previous": p_status, "current": status},
+        )
+    if status != DONE and progress == p_progress and narrative.strip() == p_narrative.strip():
+        return _f(
+            FindingKind.STALLED,
+            f"{unit}任务{item_id}的进度和进展情况与上期相同",
+            f"{unit} {item_id}: progress and narrative unchanged since {previous_period}",
+            unit=unit,
+            item_id=item_id,
+            period=period,
+            evidence={"previous_period": previous_period, "progress": progress},
+        )
+    return None
+
+
+def _conflicts(
+    by_item: dict[str, dict[str, str]], leads: dict[str, frozenset[str]], period: str
+) -> list[Finding]:
+    """A lead reporting done while another unit of the item reports not started or behind."""
+    findings: list[Finding] = []
     for item_id, by_unit in by_item.items():
-        leads = [u for u in by_unit if roles[(u, item_id)] is Role.LEAD]
-        for lead in leads:
-            le = by_unit[lead]
-            for unit, e in by_unit.items():
-                if unit == lead:
-                    continue
-                if le.status == "已完成" and e.status in ("未启动", "滞后"):
+        for lead, lead_status in by_unit.items():
+            if lead_status != DONE or lead not in leads[item_id]:
+                continue
+            for unit, status in by_unit.items():
+                if unit != lead and status in BEHIND:
                     findings.append(
                         _f(
                             FindingKind.CONFLICT,
-                            f"任务{item_id}：牵头单位{lead}报“已完成”，配合单位{unit}报“{e.status}”",
-                            f"{item_id}: lead {lead} says done, co-unit {unit} says {e.status}",
+                            f"任务{item_id}：牵头单位{lead}报“已完成”，配合单位{unit}报“{status}”",
+                            f"{item_id}: lead {lead} says done, co-unit {unit} says {status}",
                             unit=unit,
                             item_id=item_id,
                             period=period,
-                            evidence={"lead": lead, "lead_status": le.status, "co_status": e.status},
+                            evidence={"lead": lead, "lead_status": lead_status, "co_status": status},
                         )
                     )
+    return findings
+
+
+def reconcile(
+    store: Store,
+    catalogue: Catalogue,
+    *,
+    period: str,
+    deadline: date,
+    calendar: _Calendar,
+    previous_period: str | None = None,
+    today: date | None = None,
+) -> ReconcileReport:
+    """Compute and store this period's reconciliation findings (replacing the previous run's)."""
+    index = expected_index(catalogue)
+    # progress and narrative are read only to compare with last period's (stalled, regressed)
+    prev = (
+        read_current(store, previous_period, ("status", "progress", "narrative")).units
+        if previous_period
+        else {}
+    )
+    cur = read_current(
+        store, period, ("status", "valid", "progress", "narrative") if prev else ("status", "valid")
+    )
+    titles = {it.id: it.title for it in catalogue.items}
+    statuses = _status_table(catalogue, cur.units, 4, _dates(cur), deadline, calendar)
+    findings = _missing_and_late(statuses, titles, period, today is None or today > deadline)
+    by_item: dict[str, dict[str, str]] = defaultdict(dict)  # only the statuses a conflict is made of
+    received = 0
+    assigned = index.assigned
+    for unit, items in cur.units.items():
+        mine = assigned.get(unit, frozenset())
+        before = prev.get(unit, {})
+        for item_id, row in items.items():
+            if item_id not in mine:
+                findings.append(_unexpected(unit, item_id, row[0], item_id in titles, period))
+                continue
+            received += 1
+            if row[3] == DONE or row[3] in BEHIND:
+                by_item[item_id][unit] = row[3]
+            p = before.get(item_id)
+            if p is not None:
+                f = _against_previous(unit, item_id, row, p, period, previous_period)
+                if f is not None:
+                    findings.append(f)
+    findings += _conflicts(by_item, index.leads, period)
     at = now()
     with store.session() as s:
         s.execute(delete(FindingRow).where(FindingRow.period == period, FindingRow.origin == "reconcile"))
@@ -335,5 +332,4 @@ def reconcile(
     counts: dict[str, int] = defaultdict(int)
     for f in findings:
         counts[str(f.kind)] += 1
-    received = sum(1 for k in entries if k in roles)
-    return ReconcileReport(period, len(expected), received, dict(counts), statuses)
+    return ReconcileReport(period, index.count, received, dict(counts), statuses)

@@ -20,8 +20,8 @@ from duban.reconcile import (
     UnitStatus,
     current_entries,
     expected_pairs,
+    period_status,
     reconcile,
-    unit_status,
 )
 from duban_app.context import AppContext
 
@@ -45,11 +45,10 @@ def reconcile_period(ctx: AppContext, key: str, *, today: date | None = None) ->
 
 
 def status(ctx: AppContext, key: str) -> list[UnitStatus]:
+    """The per-unit status table (what was received when; no texts are read)."""
     catalogue, _ = ctx.catalogue()
     period = parse_period(key, ctx.settings)
-    return unit_status(
-        catalogue, current_entries(ctx.store, period.key), period.deadline, work_calendar(ctx.settings)
-    )
+    return period_status(ctx.store, catalogue, period.key, period.deadline, work_calendar(ctx.settings))
 
 
 def _ledger(ctx: AppContext, period: Period) -> list[dict]:
@@ -112,15 +111,20 @@ def _facts(ctx: AppContext, period: Period, as_of: date, with_previous: bool) ->
             invalid[(f.unit, f.item_id)] += 1
         elif f.kind in ("stalled", "regressed"):
             flags[(f.unit, f.item_id)].add(f.kind)
+    late_by_day: dict[date, int | None] = {}  # 200,000 assignments share a few dozen arrival days
+
+    def late_days(received: date | None) -> int | None:
+        if received is None or received <= period.deadline:
+            return None
+        if received not in late_by_day:
+            late_by_day[received] = cal.workdays_between(period.deadline, received)
+        return late_by_day[received]
+
+    no_flags: set[str] = set()
     facts = []
     for item_id, unit, role in expected_pairs(catalogue):
         e = entries.get((unit, item_id))
-        received = e.received_at.date() if e else None
-        late = (
-            cal.workdays_between(period.deadline, received)
-            if received and received > period.deadline
-            else None
-        )
+        marks = flags.get((unit, item_id), no_flags)
         facts.append(
             AssignmentFact(
                 item_id=item_id,
@@ -132,10 +136,10 @@ def _facts(ctx: AppContext, period: Period, as_of: date, with_previous: bool) ->
                 problems=e.problems if e else "",
                 next_steps=e.next_steps if e else "",
                 submitted_at=e.received_at if e else None,
-                late_days=late,
-                invalid=invalid[(unit, item_id)],
-                stalled="stalled" in flags[(unit, item_id)],
-                regressed="regressed" in flags[(unit, item_id)],
+                late_days=late_days(e.received_at.date()) if e else None,
+                invalid=invalid.get((unit, item_id), 0),
+                stalled="stalled" in marks,
+                regressed="regressed" in marks,
             )
         )
     previous = None

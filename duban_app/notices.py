@@ -9,7 +9,7 @@ in the meantime gets nothing. A unit's notice lists only its own items.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,12 +20,13 @@ from connectors.mail.eml import DryRunSender
 from connectors.mail.im import ImSender
 from connectors.mail.smtp import SmtpSender
 from duban.collect.templates import template_bytes, template_filename
-from duban.domain import Catalogue, FindingKind, ReportedItem
-from duban.ledger import period_findings
+from duban.domain import Catalogue, ReportedItem
+from duban.entries import received_items
+from duban.ledger import invalid_values
 from duban.notices.outbox import DeliveryReport, deliver, plan_notices
 from duban.notices.render import InvalidField, NoticeContext, NoticeItem, message_id, render_notice
 from duban.periods import Period, parse_period, previous_period
-from duban.reconcile import Entry, current_entries, expected_pairs
+from duban.reconcile import assignment_role, current_entries, unit_items
 from duban.settings import StageConfig
 from duban.store.db import SHANGHAI
 from duban.units import Unit
@@ -43,50 +44,32 @@ class StageRun:
     im: DeliveryReport | None = None
 
 
-_INDEX: dict[int, tuple[Catalogue, dict[str, list[NoticeItem]]]] = {}
+#: id(catalogue) → (catalogue, item id → (number, title, lead unit)): a catalogue is immutable.
+_ITEMS: dict[int, tuple[Catalogue, dict[str, tuple[int | None, str, str | None]]]] = {}
 
 
-def _assigned(catalogue: Catalogue) -> dict[str, list[NoticeItem]]:
-    """unit → its items as NoticeItems, in catalogue order; built once per catalogue (immutable)."""
-    hit = _INDEX.get(id(catalogue))
+def _items(catalogue: Catalogue) -> dict[str, tuple[int | None, str, str | None]]:
+    hit = _ITEMS.get(id(catalogue))
     if hit is None or hit[0] is not catalogue:
-        items = {it.id: it for it in catalogue.items}
-        leads = {it.id: it.lead_unit for it in catalogue.items}
-        index: dict[str, list[NoticeItem]] = defaultdict(list)
-        for item_id, unit, role in expected_pairs(catalogue):
-            it = items[item_id]
-            index[unit].append(NoticeItem(item_id, it.number, it.title, str(role), leads[item_id]))
-        _INDEX.clear()
-        hit = _INDEX[id(catalogue)] = (catalogue, dict(index))
+        _ITEMS.clear()
+        info = {it.id: (it.number, it.title, it.lead_unit) for it in catalogue.items}
+        hit = _ITEMS[id(catalogue)] = (catalogue, info)
     return hit[1]
 
 
-def _owed(
-    catalogue: Catalogue, entries: dict[tuple[str, str], Entry], only: str | None = None
-) -> dict[str, list[NoticeItem]]:
-    index = _assigned(catalogue)
-    owed: dict[str, list[NoticeItem]] = defaultdict(list)
-    for unit in index if only is None else [only]:
-        for n in index.get(unit, ()):
-            if (unit, n.item_id) not in entries:
-                owed[unit].append(n)
-    return owed
+def _notice_items(catalogue: Catalogue, unit: str, item_ids: Iterable[str]) -> list[NoticeItem]:
+    info = _items(catalogue)
+    return [
+        NoticeItem(i, info[i][0], info[i][1], str(assignment_role(catalogue, unit, i)), info[i][2])
+        for i in item_ids
+    ]
 
 
 def _invalid(ctx: AppContext, period: str, unit: str | None) -> dict[str, list[InvalidField]]:
     out: dict[str, list[InvalidField]] = defaultdict(list)
-    for f in period_findings(ctx.store, period, unit=unit):
-        if f.kind == str(FindingKind.INVALID_VALUE) and f.unit and f.origin == "collect":
-            ev = f.evidence or {}
-            out[f.unit].append(
-                InvalidField(
-                    f.item_id,
-                    ev.get("row"),
-                    str(ev.get("column", "")),
-                    str(ev.get("value", "")),
-                    f.message_zh,
-                )
-            )
+    for u, item_id, ev, message in invalid_values(ctx.store, period, unit=unit):
+        row, column, value = ev.get("row"), str(ev.get("column", "")), str(ev.get("value", ""))
+        out[u].append(InvalidField(item_id, row, column, value, message))
     return out
 
 
@@ -99,6 +82,28 @@ def _recipients(unit: Unit, stage: StageConfig, office_email: str) -> tuple[list
     return list(unit.emails), cc
 
 
+def _due(
+    ctx: AppContext, catalogue: Catalogue, period: Period, stage: StageConfig, only: str | None
+) -> Iterator[tuple[str, Unit, list[str], list[InvalidField]]]:
+    """(unit name, unit, items it owes or — at the opening stage — all its items, invalid fields)
+    for each unit this stage would write to now."""
+    assigned = unit_items(catalogue)
+    received = received_items(ctx.store, period.key, unit=only)
+    invalid = _invalid(ctx, period.key, only)
+    for short in assigned if only is None else [only]:
+        items = assigned.get(short, ())
+        got = received.get(short, set())
+        owed = [i for i in items if i not in got]
+        if stage.id != "open" and not owed and not invalid.get(short):
+            continue
+        try:
+            unit = ctx.directory.get(short)
+        except KeyError:
+            continue  # an unresolved name: `duban units check` reports it; never guess an address
+        if unit.emails:
+            yield short, unit, list(items) if stage.id == "open" else owed, invalid.get(short, [])
+
+
 def notice_plan(
     ctx: AppContext, catalogue: Catalogue, period: Period, stage: StageConfig, *, only: str | None = None
 ) -> dict[str, NoticeContext]:
@@ -107,24 +112,9 @@ def notice_plan(
     Units that owe nothing get none (except at the opening stage).
     """
     s = ctx.settings
-    entries = current_entries(ctx.store, period.key, unit=only)
-    owed = _owed(catalogue, entries, only)
-    invalid = _invalid(ctx, period.key, only)
-    units = sorted(_assigned(catalogue)) if only is None else [only]
     out: dict[str, NoticeContext] = {}
-    for short in units:
-        if stage.id != "open" and not owed.get(short) and not invalid.get(short):
-            continue
-        try:
-            unit = ctx.directory.get(short)
-        except KeyError:
-            continue  # an unresolved name: `duban units check` reports it; never guess an address
-        if not unit.emails:
-            continue
+    for short, unit, item_ids, invalid in _due(ctx, catalogue, period, stage, only):
         to, cc = _recipients(unit, stage, s.office.email)
-        missing = owed.get(short, [])
-        if stage.id == "open":
-            missing = list(_assigned(catalogue).get(short, []))
         out[short] = NoticeContext(
             unit_short=short,
             unit_full=unit.full_name,
@@ -141,8 +131,8 @@ def notice_plan(
             office_email=s.office.email,
             office_phone=s.office.phone,
             submit_hint=s.office.submit_hint,
-            missing=missing,
-            invalid=invalid.get(short, []),
+            missing=_notice_items(catalogue, short, item_ids),
+            invalid=invalid,
         )
     return out
 
@@ -177,19 +167,22 @@ def run_stage(
     clock = when or (lambda: datetime.now(SHANGHAI))
     domain = s.smtp.mail_from.rpartition("@")[2].strip(">") or "duban.local"
     channel = "dry-run" if dry_run else "email"
-    plan = notice_plan(ctx, catalogue, period, stage)
+    # who gets a notice, and its recipients (the notice itself is composed right before sending)
+    plan = {
+        short: _recipients(unit, stage, s.office.email)
+        for short, unit, _i, _v in _due(ctx, catalogue, period, stage, None)
+    }
     planned = plan_notices(
         ctx.store,
         period.key,
         stage.id,
-        [(u, n.to + n.cc, message_id(u, period.key, stage.id, domain)) for u, n in plan.items()],
+        [(u, to + cc, message_id(u, period.key, stage.id, domain)) for u, (to, cc) in plan.items()],
         channel=channel,
     )
 
     def build(unit: str) -> EmailMessage | None:
-        fresh = notice_plan(ctx, catalogue, period, stage, only=unit).get(
-            unit
-        )  # the re-check, right before sending
+        # the re-check, right before sending: the notice says what the store says now
+        fresh = notice_plan(ctx, catalogue, period, stage, only=unit).get(unit)
         if fresh is None:
             return None
         if stage.attach_template:

@@ -190,8 +190,8 @@ class ReaderPool:
         while chunks or flight:
             try:
                 while chunks and len(flight) < self.workers * 3:
-                    part = chunks.popleft()
-                    flight.append((part, self._pool().submit(_read_chunk, part, period)))
+                    fut = self._pool().submit(_read_chunk, chunks[0], period)
+                    flight.append((chunks.popleft(), fut))  # taken only once submitted: never lost
                 part, fut = flight[0]
                 done = fut.result()
                 flight.popleft()

@@ -213,18 +213,19 @@ def test_collect_quarantines_a_file_whose_reader_panics_and_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import duban_app.collect as collect
+    import duban_app.parse as parse
     from duban.store.db import SHANGHAI
     from duban_app.catalogue import import_plan
     from duban_app.context import AppContext
 
-    real = collect.read_tables
+    real = parse.read_tables
 
     def reader(path: Path, **kw: object) -> list:
         if path.name == "panics.xlsx":
             raise _Panic("range end index 43527 out of range for slice of length 7")
         return real(path, **kw)
 
-    monkeypatch.setattr(collect, "read_tables", reader)
+    monkeypatch.setattr(parse, "read_tables", reader)
     bad, good = tmp_path / "panics.xlsx", tmp_path / "good.csv"
     bad.write_bytes(b"PK\x03\x04 not really")
     good.write_text("任务编码,完成状态,本期进展情况\nT01,推进中,进展\n", encoding="utf-8")
@@ -232,7 +233,7 @@ def test_collect_quarantines_a_file_whose_reader_panics_and_goes_on(
     try:
         import_plan(ctx, ctx.settings.plan_path)
         at = datetime(2027, 1, 5, tzinfo=SHANGHAI)
-        rep = collect.collect_files(ctx, [bad, good], period="2026Q4", received_at=lambda p: at)
+        rep = collect.collect_files(ctx, [bad, good], period="2026Q4", received_at=lambda p: at, workers=1)
     finally:
         ctx.close()
     assert rep.files == 2 and rep.submissions_new == 2 and rep.findings["unreadable"] >= 1

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from types import TracebackType
 
+from duban.notices.mime import wire_bytes
 from duban.notices.outbox import SendResult, recipients_of
 from duban.settings import SmtpConfig
 
@@ -176,6 +177,15 @@ class SmtpSender:
                 self._sleep(wait)
         self._last_start = self._clock()
 
+    def _transmit(self, msg: EmailMessage, to: list[str]) -> dict[str, tuple[int, bytes]]:
+        """One SMTP transaction: the notice's own bytes when it can write them (``wire_bytes``), else
+        ``send_message`` (non-ASCII envelope, Bcc, or any message of another shape)."""
+        assert self._conn is not None
+        data = wire_bytes(msg)
+        if data is None or not "".join([self.envelope_from, *to]).isascii():
+            return self._conn.send_message(msg, from_addr=self.envelope_from, to_addrs=to)
+        return self._conn.sendmail(self.envelope_from, to, data)
+
     def send(self, msg: EmailMessage) -> SendResult:
         """Send ``msg`` to its To/Cc/Bcc; retry transient trouble, report permanent refusals."""
         pending = recipients_of(msg)
@@ -196,7 +206,7 @@ class SmtpSender:
                 self.open()
                 assert self._conn is not None
                 self._pace()
-                errors = self._conn.send_message(msg, from_addr=self.envelope_from, to_addrs=pending)
+                errors = self._transmit(msg, pending)
             except smtplib.SMTPRecipientsRefused as exc:  # nobody got it (or a 421 cut RCPT short)
                 if any(_code(code) == 421 for code, _ in exc.recipients.values()):
                     self.close()  # smtplib has dropped the socket; otherwise it sent RSET

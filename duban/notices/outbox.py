@@ -20,9 +20,10 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from duban.notices.mime import header_text, plain_address
 from duban.notices.render import write_eml
 from duban.store.db import Store, now
 from duban.store.models import NoticeRow
@@ -77,11 +78,21 @@ class DeliveryReport:
 
 def recipients_of(msg: EmailMessage) -> list[str]:
     """Envelope recipients from To, Cc and Bcc, de-duplicated in order."""
-    values = [str(v) for h in ("To", "Cc", "Bcc") for v in (msg.get_all(h) or [])]
+    values = [raw for name, raw in msg.raw_items() if name.lower() in ("to", "cc", "bcc")]
+    # address lists stored as plain text (as ``assemble`` writes them) need no header parser
+    raw = all(type(v) is str for v in values)
+    plain = [a.strip() for v in values for a in "".join(v.splitlines()).split(",")] if raw else []
+    if plain and all(plain_address(a) for a in plain):
+        found = plain
+    else:
+        parsed = [str(v) for h in ("To", "Cc", "Bcc") for v in (msg.get_all(h) or [])]
+        found = [addr for _, addr in getaddresses(parsed)]
     seen: dict[str, None] = {}
-    for _, addr in getaddresses(values):
-        if addr and addr.lower() not in {a.lower() for a in seen}:
+    lowered: set[str] = set()
+    for addr in found:
+        if addr and addr.lower() not in lowered:
             seen[addr] = None
+            lowered.add(addr.lower())
     return list(seen)
 
 
@@ -147,20 +158,40 @@ def plan_notices(
         return added
 
 
-def _claim(store: Store, row_id: int, from_state: str) -> bool:
+#: The claim, as one statement built once: at province scale (1,000 notices, two commits each)
+#: rebuilding and re-keying the UPDATE per message cost more than SQLite's commit.
+_CLAIM = (
+    update(NoticeRow)
+    .where(NoticeRow.id == bindparam("v_id"), NoticeRow.state == bindparam("v_from"))
+    .values(
+        state=SENDING,
+        sending_at=bindparam("v_at", type_=NoticeRow.sending_at.type),
+        attempts=NoticeRow.attempts + 1,
+    )
+)
+_FINISH: dict[tuple[str, ...], Update] = {}
+
+
+def _claim(conn: Connection, row_id: int, from_state: str) -> bool:
     """Move a row to ``sending`` only if it is still in ``from_state`` (committed at once)."""
-    with store.session() as s:
-        result = s.execute(
+    with conn.begin():
+        result = conn.execute(_CLAIM, {"v_id": row_id, "v_from": from_state, "v_at": now()})
+        return result.rowcount == 1
+
+
+def _finish(conn: Connection, row_id: int, **values: object) -> None:
+    """Record how a claimed row ended (committed at once)."""
+    names = tuple(sorted(values))
+    stmt = _FINISH.get(names)
+    if stmt is None:
+        cols = NoticeRow.__table__.c
+        stmt = _FINISH[names] = (
             update(NoticeRow)
-            .where(NoticeRow.id == row_id, NoticeRow.state == from_state)
-            .values(state=SENDING, sending_at=now(), attempts=NoticeRow.attempts + 1)
+            .where(NoticeRow.id == bindparam("v_id"))
+            .values({n: bindparam(f"v_{n}", type_=cols[n].type) for n in names})
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def _finish(store: Store, row_id: int, **values: object) -> None:
-    with store.session() as s:
-        s.execute(update(NoticeRow).where(NoticeRow.id == row_id).values(**values))
+    with conn.begin():
+        conn.execute(stmt, {"v_id": row_id, **{f"v_{n}": v for n, v in values.items()}})
 
 
 def deliver(
@@ -208,70 +239,72 @@ def deliver(
         if on_progress is not None:
             on_progress(unit, state)
 
-    for index, row in enumerate(todo):
-        if errors_in_a_row >= max_consecutive_errors:
-            report.pending = len(todo) - index
-            report.stopped = f"stopped after {errors_in_a_row} transport errors in a row"
-            log.warning("outbox %s/%s/%s: %s", period, stage, channel, report.stopped)
-            break
-        if row.state == SENDING:
-            log.warning("outbox: %s was in flight when a run stopped; sending it again", row.unit)
-        if not _claim(store, row.id, row.state):
-            continue  # another run took it
-        try:
-            msg = build(row.unit)
-        except Exception as exc:  # a bad unit must not stop the batch
-            log.exception("outbox: building the notice for %s failed", row.unit)
-            _finish(store, row.id, state=FAILED, error=f"build: {type(exc).__name__}: {exc}")
-            report.failed += 1
-            note(row.unit, FAILED, f"build: {exc}")
-            continue
-        if msg is None:
-            _finish(store, row.id, state=SKIPPED, error=None)
-            report.skipped += 1
-            note(row.unit, SKIPPED, "nothing missing any more")
-            continue
-        recipients = recipients_of(msg)
-        eml_path = str(write_eml(msg, eml_dir)) if eml_dir is not None else None
-        details = {
-            "recipients": recipients,
-            "subject": str(msg.get("Subject", "")),
-            "message_id": str(msg.get("Message-ID", "")) or None,
-            "eml_path": eml_path,
-        }
-        details = {k: v for k, v in details.items() if v is not None}
-        try:
-            result = sender.send(msg)
-        except Exception as exc:  # transient after the sender's own retries: retry next run
-            errors_in_a_row += 1
-            log.warning("outbox: sending to %s failed: %s: %s", row.unit, type(exc).__name__, exc)
-            _finish(store, row.id, state=FAILED, error=f"{type(exc).__name__}: {exc}", **details)
-            report.failed += 1
-            note(row.unit, FAILED, str(exc))
-            continue
-        errors_in_a_row = 0
-        if result.accepted:
-            _finish(
-                store,
-                row.id,
-                state=SENT,
-                sent_at=now(),
-                error=None,
-                failed_recipients=dict(result.refused),
-                **details,
-            )
-            report.sent += 1
-            note(row.unit, SENT, f"refused: {', '.join(result.refused)}" if result.refused else "")
-        else:
-            refused = dict(result.refused) or {r: "refused" for r in recipients}
-            _finish(
-                store,
-                row.id,
-                state=FAILED,
-                error="all recipients refused",
-                failed_recipients=refused,
-                **details,
-            )
-            report.failed += 1
-            note(row.unit, FAILED, "; ".join(f"{r}: {why}" for r, why in refused.items()))
+    # one connection for the run's bookkeeping: each move is still its own committed transaction
+    with store.engine.connect() as conn:
+        for index, row in enumerate(todo):
+            if errors_in_a_row >= max_consecutive_errors:
+                report.pending = len(todo) - index
+                report.stopped = f"stopped after {errors_in_a_row} transport errors in a row"
+                log.warning("outbox %s/%s/%s: %s", period, stage, channel, report.stopped)
+                break
+            if row.state == SENDING:
+                log.warning("outbox: %s was in flight when a run stopped; sending it again", row.unit)
+            if not _claim(conn, row.id, row.state):
+                continue  # another run took it
+            try:
+                msg = build(row.unit)
+            except Exception as exc:  # a bad unit must not stop the batch
+                log.exception("outbox: building the notice for %s failed", row.unit)
+                _finish(conn, row.id, state=FAILED, error=f"build: {type(exc).__name__}: {exc}")
+                report.failed += 1
+                note(row.unit, FAILED, f"build: {exc}")
+                continue
+            if msg is None:
+                _finish(conn, row.id, state=SKIPPED, error=None)
+                report.skipped += 1
+                note(row.unit, SKIPPED, "nothing missing any more")
+                continue
+            recipients = recipients_of(msg)
+            eml_path = str(write_eml(msg, eml_dir)) if eml_dir is not None else None
+            details = {
+                "recipients": recipients,
+                "subject": header_text(msg, "Subject"),
+                "message_id": header_text(msg, "Message-ID") or None,
+                "eml_path": eml_path,
+            }
+            details = {k: v for k, v in details.items() if v is not None}
+            try:
+                result = sender.send(msg)
+            except Exception as exc:  # transient after the sender's own retries: retry next run
+                errors_in_a_row += 1
+                log.warning("outbox: sending to %s failed: %s: %s", row.unit, type(exc).__name__, exc)
+                _finish(conn, row.id, state=FAILED, error=f"{type(exc).__name__}: {exc}", **details)
+                report.failed += 1
+                note(row.unit, FAILED, str(exc))
+                continue
+            errors_in_a_row = 0
+            if result.accepted:
+                _finish(
+                    conn,
+                    row.id,
+                    state=SENT,
+                    sent_at=now(),
+                    error=None,
+                    failed_recipients=dict(result.refused),
+                    **details,
+                )
+                report.sent += 1
+                note(row.unit, SENT, f"refused: {', '.join(result.refused)}" if result.refused else "")
+            else:
+                refused = dict(result.refused) or {r: "refused" for r in recipients}
+                _finish(
+                    conn,
+                    row.id,
+                    state=FAILED,
+                    error="all recipients refused",
+                    failed_recipients=refused,
+                    **details,
+                )
+                report.failed += 1
+                note(row.unit, FAILED, "; ".join(f"{r}: {why}" for r, why in refused.items()))
     return report

@@ -6,12 +6,15 @@ second) and the pre-filled template as an ``.xlsx`` attachment; UTF-8 bodies, an
 subject, RFC 2231 attachment names, a ``Date`` and a Message-ID derived only from
 (unit, period, stage), so a resent notice is recognisably the same message. Wording lives in
 the Jinja2 templates under ``templates/notices``; the HTML template is autoescaped so text
-from submissions (values, narratives) can never become markup.
+from submissions (values, narratives) can never become markup. When every address is plain
+ASCII (the usual case) the MIME tree is assembled directly (``duban.notices.mime``): the same
+message, without the email package parsing back every header it is given.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from duban.notices.mime import assemble
 from duban.settings import REPO_ROOT
 
 __all__ = [
@@ -119,7 +123,13 @@ def message_id(unit: str, period: str, stage: str, domain: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> Environment:
+def _environment(templates_dir: Path, stamp: tuple[tuple[str, int], ...]) -> Environment:
+    """One environment per template directory and state of its files (``stamp``).
+
+    Jinja would check every template's modification time on every ``get_template`` (three
+    per notice); here the directory is looked at once per notice and a changed file brings a
+    fresh environment.
+    """
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
@@ -127,18 +137,28 @@ def _environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
     env.filters["zh_date"] = zh_date
     return env
+
+
+def _current_environment(templates_dir: Path) -> Environment:
+    folder = Path(templates_dir).resolve()
+    with os.scandir(folder) as entries:
+        stamp = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_file()))
+    return _environment(folder, stamp)
 
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=SHANGHAI)
 
 
-def _domain(mail_from: str) -> str:
-    addr = parseaddr(mail_from)[1]
-    return addr.rpartition("@")[2] or "duban.invalid"
+@lru_cache(maxsize=16)
+def _sender(mail_from: str) -> tuple[str, str, str]:
+    """(display name, address, domain) of the configured sender."""
+    name, addr = parseaddr(mail_from)
+    return name, addr, addr.rpartition("@")[2] or "duban.invalid"
 
 
 def _from_header(mail_from: str) -> Address | str:
@@ -150,11 +170,17 @@ def _from_header(mail_from: str) -> Address | str:
     return mail_from
 
 
+def _attachment_part(name: str, data: bytes) -> EmailMessage:
+    part = EmailMessage(policy=SMTP)
+    part.set_content(data, maintype=XLSX_MIME[0], subtype=XLSX_MIME[1], filename=name)
+    return part
+
+
 def render_notice(
     ctx: NoticeContext, *, mail_from: str, when: datetime, templates_dir: Path | None = None
 ) -> EmailMessage:
     """Build the notice for ``ctx`` (subject, text and HTML bodies, the template attached)."""
-    env = _environment(Path(templates_dir or TEMPLATES_DIR).resolve())
+    env = _current_environment(templates_dir or TEMPLATES_DIR)
     when = _aware(when)
     wording = env.get_template("_wording.j2").module  # macros called from Python return plain str
     subject = " ".join(str(wording.subject(ctx)).split())  # type: ignore[attr-defined]
@@ -168,7 +194,26 @@ def render_notice(
     }
     text = env.get_template("notice.txt.j2").render(values)
     html = env.get_template("notice.html.j2").render(values)
-
+    name, addr, domain = _sender(mail_from)
+    mid = message_id(ctx.unit_short, ctx.period_key, ctx.stage_id, domain)
+    key = f"{ctx.period_key}/{ctx.stage_id}/{ctx.unit_short}"
+    attachment = _attachment_part(*ctx.attachment) if ctx.attachment is not None else None
+    fast = assemble(  # the common case, built without re-parsing what is already known to be plain
+        subject=subject,
+        from_name=name,
+        from_addr=addr,
+        to=ctx.to,
+        cc=ctx.cc,
+        reply_to=ctx.office_email,
+        date=format_datetime(when),
+        message_id=mid,
+        extra=[("Auto-Submitted", "auto-generated"), (KEY_HEADER, key)],
+        text=text,
+        html=html,
+        attachment=attachment,
+    )
+    if fast is not None:
+        return fast
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = subject
     msg["From"] = _from_header(mail_from)
@@ -178,10 +223,10 @@ def render_notice(
     if ctx.office_email:
         msg["Reply-To"] = ctx.office_email
     msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = message_id(ctx.unit_short, ctx.period_key, ctx.stage_id, _domain(mail_from))
+    msg["Message-ID"] = mid
     msg["Auto-Submitted"] = "auto-generated"
     # a line break in a unit name would be refused in a header (ValueError); never let it split one
-    msg[KEY_HEADER] = re.sub(r"[\r\n]+", " ", f"{ctx.period_key}/{ctx.stage_id}/{ctx.unit_short}")
+    msg[KEY_HEADER] = re.sub(r"[\r\n]+", " ", key)
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     if ctx.attachment is not None:

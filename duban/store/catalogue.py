@@ -8,13 +8,15 @@ re-importing an older document brings it back into force without a new number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from duban.domain import Assignment, Catalogue, ContextBlock, Item, Plan, Role
 from duban.errors import CatalogueError
 from duban.store.db import Store, now
+from duban.store.fetch import no_gc, plain_rows
 from duban.store.models import AssignmentRow, CatalogueVersion, ContextRow, ItemRow, PlanRow
 
 __all__ = ["ImportResult", "VersionInfo", "import_catalogue", "list_versions", "load_catalogue"]
@@ -151,6 +153,15 @@ def _version_row(s: Session, version: int | None, doc_number: str | None) -> Cat
     return s.scalar(q)
 
 
+def _assignments_query() -> Any:
+    a = AssignmentRow
+    return (
+        select(a.item_id, a.position, a.unit, a.raw, a.role, a.placeholder)
+        .where(a.version_id == bindparam("version_id"))
+        .order_by(a.item_id, a.position)
+    )
+
+
 #: (store url, version row id, content hash) → the catalogue: a stored version is immutable.
 _LOADED: dict[tuple[str, int, str], Catalogue] = {}
 
@@ -174,17 +185,24 @@ def load_catalogue(
             return _LOADED[key], cv.version
         plan = s.get(PlanRow, cv.plan_id)
         assert plan is not None
+        # 200,000 assignments at province scale: plain rows, not ORM objects (ten times faster)
+        rows = plain_rows(s, "catalogue.assignments", _assignments_query, {"version_id": cv.id})
+        roles = {str(r): r for r in Role}
         assignments: dict[str, list[Assignment]] = {}
-        for a in s.scalars(
-            select(AssignmentRow)
-            .where(AssignmentRow.version_id == cv.id)
-            .order_by(AssignmentRow.item_id, AssignmentRow.position)
-        ):
-            assignments.setdefault(a.item_id, []).append(
-                Assignment(
-                    unit=a.unit, role=Role(a.role), position=a.position, raw=a.raw, placeholder=a.placeholder
+        with no_gc():
+            for item_id, position, unit, raw, role, placeholder in rows:
+                a = Assignment(
+                    unit=unit,
+                    role=roles.get(role) or Role(role),
+                    position=position,
+                    raw=raw,
+                    placeholder=bool(placeholder),
                 )
-            )
+                mine = assignments.get(item_id)
+                if mine is None:
+                    assignments[item_id] = [a]
+                else:
+                    mine.append(a)
         items = tuple(
             Item(
                 id=r.item_id,

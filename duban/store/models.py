@@ -192,7 +192,10 @@ class FindingRow(Base):
     so a stage can replace its own findings for a period without touching the others'."""
 
     __tablename__ = "finding"
-    __table_args__ = (Index("ix_finding_period_kind", "period", "kind"),)
+    __table_args__ = (
+        Index("ix_finding_period_kind", "period", "kind"),
+        Index("ix_finding_period_unit_kind", "period", "unit", "kind"),  # the notices' per-unit re-check
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     period: Mapped[str | None] = mapped_column(String(20))
