@@ -227,3 +227,26 @@ def test_stalled_and_regressed_against_previous_period(store):
         previous_period="2026Q3",
     )
     assert rep.findings["regressed"] == 1 and rep.findings["stalled"] == 1
+
+
+def test_a_new_version_of_an_api_record_supersedes_only_that_record(store):
+    """Rivals are found by dedupe-key ranges: record "a" must not take "a:b" (or "a:" prefixes)
+    along, and a later version of "a" supersedes only the earlier "a"."""
+
+    def entry(rid, h, day):
+        item = reported("T03", "市经信局", progress=50)
+        return ApiEntry(rid, h, at(date(2027, 1, day)), "市经信局", "市经信局", PERIOD, item, raw={"id": rid})
+
+    page = [entry("a", "h1", 4), entry("a:b", "h2", 5), entry("ab", "h3", 6)]
+    store_api_page(store, source="api", entries=page, watermark=None, catalogue_version=1)
+    store_api_page(store, source="api", entries=[entry("a", "h4", 7)], watermark=None, catalogue_version=1)
+    with store.session() as s:
+        got = sorted(
+            s.execute(select(SubmissionRow.source_ref, SubmissionRow.sha256, SubmissionRow.state)).tuples()
+        )
+    assert got == [
+        ("a", "h1", "superseded"),
+        ("a", "h4", "accepted"),
+        ("a:b", "h2", "accepted"),
+        ("ab", "h3", "accepted"),
+    ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from duban.collect.rows import (
     FINDING,
@@ -114,7 +114,7 @@ def store_api_page(
                 s.execute(FINDING.insert(), findings)
             if items:
                 insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
-            _supersede_records(s, source, {text_value(e.record_id) for _, e in fresh if e.usable}, at)
+            _supersede_records(s, source, {e.record_id for _, e in fresh if e.usable}, at)
         if watermark is not None:
             wm = s.get(ApiWatermark, source)
             if wm is None:
@@ -129,14 +129,28 @@ def store_api_page(
 
 
 def _supersede_records(s: Any, source: str, record_ids: set[str], at: datetime) -> None:
-    """Only versions of the same record compete (one query per page)."""
+    """Only versions of the same record compete. Found by ranges on the unique dedupe_key index
+    ("api:<source>:<record id>:<hash>"), one query per page: ``source_ref`` has no index, and a
+    scan of every submission per page made a province's 100 pages quadratic. A range may also
+    catch a record whose id extends this one's ("a" and "a:b"); rows are grouped by their own id."""
     if not record_ids:
         return
-    c = SUBMISSION.c
-    q = select(c.id, c.unit, c.period, c.source_ref, c.received_at).where(
-        c.source == source, c.state == "accepted", c.source_ref.in_(record_ids)
+    ids = sorted(record_ids)
+    where = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(ids)))
+    params: dict[str, Any] = {f"a{k}": f"api:{source}:{rid}:" for k, rid in enumerate(ids)}
+    params.update({f"b{k}": f"api:{source}:{rid};" for k, rid in enumerate(ids)})
+    q = text(
+        "SELECT id, unit, period, source_ref, received_at FROM submission "
+        f"WHERE state = 'accepted' AND source = :source AND ({where})"
+    ).columns(
+        SUBMISSION.c.id,
+        SUBMISSION.c.unit,
+        SUBMISSION.c.period,
+        SUBMISSION.c.source_ref,
+        SUBMISSION.c.received_at,
     )
-    settle_rivals(s, list(s.execute(q)), lambda r: r.source_ref, at)
+    rows = list(s.execute(q, {**params, "source": source}))
+    settle_rivals(s, rows, lambda r: r.source_ref, at)
 
 
 def read_watermark(store: Store, source: str) -> str | None:
