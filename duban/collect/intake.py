@@ -35,6 +35,7 @@ from duban.collect.rows import (
     finding_rows,
     item_rows,
     jsonable,
+    key_ranges,
     settle_rivals,
     text_value,
 )
@@ -78,13 +79,7 @@ def known_files(store: Store, hashes: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     with store.session() as s:
         for i in range(0, len(unique), 200):
-            part = unique[i : i + 200]
-            # Ranges on the unique dedupe_key index (keys are "file:<sha>:<sheet>"; ";" follows ":"),
-            # not LIKE, which SQLite cannot serve from a case-sensitive index; written as text
-            # because 200 ranges as SQLAlchemy expressions cost more than the query.
-            where = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(part)))
-            params = {f"a{k}": f"file:{sha}:" for k, sha in enumerate(part)}
-            params.update({f"b{k}": f"file:{sha};" for k, sha in enumerate(part)})
+            where, params = key_ranges([f"file:{sha}" for sha in unique[i : i + 200]])  # "file:<sha>:<sheet>"
             for key in s.scalars(text(f"SELECT dedupe_key FROM submission WHERE {where}"), params):
                 sha = key.split(":", 2)[1]
                 out[sha] = out.get(sha, 0) + 1

@@ -23,6 +23,7 @@ from duban.collect.rows import (
     finding_rows,
     item_rows,
     jsonable,
+    key_ranges,
     settle_rivals,
     text_value,
 )
@@ -135,13 +136,10 @@ def _supersede_records(s: Any, source: str, record_ids: set[str], at: datetime) 
     catch a record whose id extends this one's ("a" and "a:b"); rows are grouped by their own id."""
     if not record_ids:
         return
-    ids = sorted(record_ids)
-    where = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(ids)))
-    params: dict[str, Any] = {f"a{k}": f"api:{source}:{rid}:" for k, rid in enumerate(ids)}
-    params.update({f"b{k}": f"api:{source}:{rid};" for k, rid in enumerate(ids)})
+    where, params = key_ranges([f"api:{source}:{rid}" for rid in sorted(record_ids)])
     q = text(
         "SELECT id, unit, period, source_ref, received_at FROM submission "
-        f"WHERE state = 'accepted' AND source = :source AND ({where})"
+        f"WHERE state = 'accepted' AND source = :source AND {where}"
     ).columns(
         SUBMISSION.c.id,
         SUBMISSION.c.unit,

@@ -28,6 +28,7 @@ __all__ = [
     "finding_rows",
     "item_rows",
     "jsonable",
+    "key_ranges",
     "settle_rivals",
     "text_value",
 ]
@@ -162,6 +163,19 @@ def item_rows(
         row += [coordination, reporter, phone, it.row, sheet, it.match_method, it.match_score, valid]
         out.append(tuple(row))
     return out
+
+
+def key_ranges(stems: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """SQL (and its parameters) for dedupe keys that start with any ``stem + ":"``.
+
+    Ranges on the unique dedupe_key index (";" follows ":"), not LIKE, which SQLite cannot serve
+    from a case-sensitive index; written as text because hundreds of ranges as SQLAlchemy
+    expressions cost more than the query.
+    """
+    sql = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(stems)))
+    params: dict[str, Any] = {f"a{k}": f"{stem}:" for k, stem in enumerate(stems)}
+    params.update({f"b{k}": f"{stem};" for k, stem in enumerate(stems)})
+    return f"({sql})", params
 
 
 def _when(v: datetime) -> datetime:
