@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz, process
 
+from duban import diskcache
 from duban.catalogue.clauses import is_placeholder_name
 from duban.domain import Assignment, Catalogue, Finding, FindingKind, Item
 from duban.errors import ConfigError
@@ -159,16 +160,26 @@ class UnitDirectory:
         self._choices = list(self._by_name)
 
     @classmethod
-    def load(cls, path: Path) -> UnitDirectory:
-        """Read ``units.yaml``; ConfigError names the file and the faulty entry."""
+    def load(cls, path: Path, *, cache_dir: Path | None = None) -> UnitDirectory:
+        """Read ``units.yaml``; ConfigError names the file and the faulty entry.
+
+        With ``cache_dir`` the parsed YAML is kept there, keyed by the file's bytes (see
+        ``duban.diskcache``); the entries are checked the same way either way.
+        """
         path = Path(path)
         try:
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+            text = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the unit directory: {exc.strerror or exc}") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = diskcache.load(cache_dir, "units", text) if cache_dir is not None else None
+        if data is None:
+            try:
+                loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+                data = yaml.load(text.decode("utf-8"), Loader=loader)
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            if cache_dir is not None:
+                diskcache.save(cache_dir, "units", text, data)
         if not isinstance(data, dict) or not isinstance(data.get("units"), list):
             raise ConfigError(
                 f"{path}: expected a mapping with a 'units:' list (and optional 'placeholders:')"

@@ -14,9 +14,10 @@ __all__ = ["AppContext"]
 _DIRECTORIES: dict[tuple[str, int, int], object] = {}
 
 
-def _directory(path: Path):  # -> duban.units.UnitDirectory
+def _directory(path: Path, cache_dir: Path):  # -> duban.units.UnitDirectory
     """The unit directory, loaded once per process while ``units.yaml`` is unchanged: 5,000 units
-    take a second to load, and every batch task and notice stage opens its own context."""
+    take a second to load, and every batch task and notice stage opens its own context (the
+    parsed YAML is also kept in ``cache_dir`` for the next process)."""
     from duban.units import UnitDirectory
 
     try:
@@ -28,7 +29,7 @@ def _directory(path: Path):  # -> duban.units.UnitDirectory
     if hit is None:
         if len(_DIRECTORIES) >= 4:
             _DIRECTORIES.clear()
-        hit = _DIRECTORIES[key] = UnitDirectory.load(path)
+        hit = _DIRECTORIES[key] = UnitDirectory.load(path, cache_dir=cache_dir)
     return hit
 
 
@@ -45,12 +46,17 @@ class AppContext:
 
     @cached_property
     def directory(self):  # -> duban.units.UnitDirectory
-        return _directory(self.settings.units_path)
+        return _directory(self.settings.units_path, self.cache_dir)
 
     def catalogue(self, version: int | None = None):  # -> tuple[Catalogue, int]
         from duban.store.catalogue import load_catalogue
 
-        return load_catalogue(self.store, version=version)
+        return load_catalogue(self.store, version=version, cache_dir=self.cache_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Parsed inputs kept between processes (``duban.diskcache``); safe to delete at any time."""
+        return self.settings.home / "cache"
 
     def close(self) -> None:
         if "store" in self.__dict__:
