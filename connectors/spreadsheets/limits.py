@@ -12,7 +12,6 @@ import re
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 from duban.errors import SubmissionUnreadable
 
@@ -23,6 +22,7 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_RATIO",
     "RATIO_FLOOR",
+    "check_shared_strings",
     "check_sheet_extents",
     "check_xls_extents",
     "check_zip",
@@ -35,16 +35,23 @@ RATIO_FLOOR = 10_000_000
 MAX_MEMBERS = 10_000
 MAX_CELLS = 2_000_000  # rows × columns of one sheet's used range (a report has a few thousand)
 
-# Letters → "A", digits → "0": one C-level pass turns every cell reference into a shape
-# (r="XFD1048576" → r="AAA0000000") that plain substring searches can screen.
-_SHAPE = bytes.maketrans(bytes(range(65, 91)) + b"0123456789", b"A" * 26 + b"0" * 10)
-_VALUE_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})(\d{1,7})"[^>]*(?<!/)>')
-_ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>]")
-_ROW_NUM = re.compile(rb'<(?:\w+:)?row\s[^>]*?\br="(\d{1,7})"')
-_CELL_TAG = re.compile(rb"<(?:\w+:)?c[\s>]")
-# BIFF DIMENSIONS record headers (type 0x0200, length 14 in BIFF8, 10 in BIFF5) and row limits.
-_DIMENSIONS = ((b"\x00\x02\x0e\x00", "<IIHHH", 1 << 20), (b"\x00\x02\x0a\x00", "<HHHHH", 1 << 16))
-_NO_REF = re.compile(rb"<(?:\w+:)?c(?![^>]*\sr=)(?:\s[^>]*)?>")
+# Letters → "A", digits → "0", ' → " and tab/CR/LF → space: one C-level pass turns every cell
+# reference into a shape (r="XFD1048576" → r="AAA0000000") that plain substring searches can screen.
+_SHAPE = bytes.maketrans(bytes(range(65, 91)) + b"0123456789'\t\r\n", b"A" * 26 + b"0" * 10 + b'"' + b" " * 3)
+_NORM = bytes.maketrans(b"'\t\r\n", b'"' + b" " * 3)  # calamine takes either quote and any spacing
+_UNREFERENCED = re.compile(rb'<c(?! r="AA?0)[ />]')  # in the shape: a cell not opening with its reference
+_CELL_OPEN = re.compile(rb"<(?:[\w.-]+:)?c(?: ([^>]*?))?(?<!/)>")  # a cell that may hold a value
+_ROW_OPEN = re.compile(rb"<(?:[\w.-]+:)?row ([^>]*)>")
+_REF = re.compile(rb'\br *= *"([A-Za-z]*)(\d*)"')  # any digit run: r="B4294967295" counts too
+_ROW_REF = re.compile(rb'\br *= *"(\d+)"')
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row[ />]")
+_CELL_TAG = re.compile(rb"<(?:[\w.-]+:)?c[ />]")
+_NO_REF = re.compile(rb"<(?:[\w.-]+:)?c(?![^>]*\br *=)(?:[ /][^>]*)?>")
+_SST_OPEN = re.compile(rb"<(?:[\w.-]+:)?sst[\s>/]")
+_UNIQUE_COUNT = re.compile(rb"\buniqueCount\s*=\s*[\"']\s*(\d+)")
+_MIN_STRING_BYTES = 5  # the smallest shared string item, <si/>
+_STRINGS_FLOOR = 100_000  # a declared uniqueCount calamine may reserve for harmlessly (~2.4 MB)
+_DEFLATE_MAX_RATIO = 1032  # deflate cannot inflate more than this
 
 
 def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
@@ -58,6 +65,13 @@ def check_zip(members: list[Member], source: str, max_uncompressed: int) -> None
             source,
             f"workbook package has {len(members)} parts (limit {MAX_MEMBERS})",
             "文件结构异常（部件过多），已拒收",
+        )
+    if len({m.name for m in members}) != len(members):
+        # the checks here read one copy of a part and the reader another: a forged package
+        raise _fail(
+            source,
+            "workbook package holds two parts of the same name: damaged or forged",
+            "文件结构异常（部件重名），疑似损坏或伪造文件，已拒收",
         )
     total = sum(m.size for m in members)
     if total > max_uncompressed:
@@ -80,46 +94,104 @@ def check_zip(members: list[Member], source: str, max_uncompressed: int) -> None
         )
 
 
-def _column_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
 def _screened(xml: bytes) -> bool:
-    """True when a sheet's used range is certainly small: at most 26 columns × 9,999 rows or
-    702 columns × 999 rows, every cell with its own reference. A handful of substring scans.
+    """The quick screen's verdict on a sheet (see ``_quick_screen``)."""
+    return _quick_screen(xml.translate(_SHAPE))
+
+
+def _quick_screen(shape: bytes) -> bool:
+    """True when a sheet's references look small: at most 26 columns × 9,999 rows or 702
+    columns × 999 rows, every cell with its own reference. A handful of substring scans.
 
     In the shape (capitals → ``A``, digits → ``0``, lowercase kept) a reference past column
     ZZ reads ``r="AAA0`` and one past row 9,999 ends ``A00000"``; an unrelated attribute that
     happens to match only sends the sheet to the exact (slower) measurement.
+
+    A typical sheet is settled in three scans of the shape: no reference of two letters or
+    more (``r="AA``), no run of five digits anywhere, and no cell tag (``<c ``, ``<c>``,
+    ``<c/>``, ``<x:c``) that does not begin with its reference (``<c r="A``). Each implies
+    the finer test it stands for, so a sheet passing them passes the finer tests too; any
+    other sheet takes the finer tests. ``_screen_holds`` closes what the finer tests miss.
     """
-    shape = xml.translate(_SHAPE)
+    if _plain(shape):
+        return True
     if b'r="AAA0' in shape or b'A00000"' in shape or b'r="00000' in shape:
         return False  # a column past ZZ, or a row past 9,999 (in a cell reference or a row tag)
     if b'r="AA0' in shape and (b'A0000"' in shape or b'r="0000' in shape):
         return False  # columns past Z and rows past 999: together they may span a lot
-    cells = xml.count(b"<c ") + xml.count(b"<c>")
+    cells = shape.count(b"<c ") + shape.count(b"<c>")
     return cells <= shape.count(b' r="A')  # no cell placed without a reference
+
+
+def _plain(shape: bytes) -> bool:
+    """The common sheet: no reference of two letters or more, no five-digit run, every cell
+    opening with its reference."""
+    return b'r="AA' not in shape and b"00000" not in shape and _UNREFERENCED.search(shape) is None
+
+
+def _spelled_plainly(shape: bytes) -> bool:
+    """No reference spelled in a way the screens do not read (see ``_screen_holds``)."""
+    return (
+        b'"r=' not in shape
+        and b" =" not in shape
+        and b"= " not in shape
+        and b":c" not in shape  # a prefixed cell (<x:c>)
+        and shape.count(b' r="') == shape.count(b'<c r="') + shape.count(b'<row r="')
+    )
+
+
+def _screen_holds(shape: bytes) -> bool:
+    """Whether a sheet the quick screen passed is truly within its bound.
+
+    The quick screen reads only references spelled ``<c r="A…"``; calamine also takes a
+    reference of 4+ letters or 6+ digits (``r="ZZ1048576"`` ends ``A0000000"``), a cell
+    named with a prefix (``<x:c``), a second or lowercase ``r``, ``r = "…"`` and
+    ``r='…'`` (the shape makes ``'`` a ``"``), and places ``<c/>`` as a cell. A sheet showing
+    any of these is measured exactly instead.
+    """
+    return (
+        b'r="AAA' not in shape
+        and b'00000"' not in shape
+        and _UNREFERENCED.search(shape) is None
+        and _spelled_plainly(shape)
+    )
+
+
+def _number(digits: bytes) -> int:
+    return int(digits) if 0 < len(digits) < 19 else (0 if not digits else 10**18)
+
+
+def _column_number(letters: bytes) -> int:
+    if len(letters) > 6:
+        return 10**9
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
 
 
 def sheet_extent(xml: bytes) -> tuple[int, int]:
     """An upper bound of (rows, columns) of the dense range calamine builds for a sheet.
 
-    Ordinary sheets pass ``_screened`` and get the screen's bound without more work; only
-    far references or reference-less cells are measured with regular expressions.
+    Ordinary sheets pass the screen and get its bound without more work; only far
+    references, unusual spellings or reference-less cells are measured with regular
+    expressions, which read every reference as calamine does (any quote, any spacing, any
+    case, any number of digits, every ``r`` of a tag).
     """
-    if _screened(xml):
+    shape = xml.translate(_SHAPE)
+    # the common sheet passes the quick screen's first test, which implies the first three of
+    # _screen_holds: only the spelling is left to check
+    if _spelled_plainly(shape) if _plain(shape) else _quick_screen(shape) and _screen_holds(shape):
         return 999, 702
-    refs = _VALUE_REF.findall(xml)
-    rows = max((int(r) for r in {r for _, r in refs}), default=0)
+    norm = xml.translate(_NORM)
+    refs = _REF.findall(b" " + b" ".join(_CELL_OPEN.findall(norm)))
+    rows = max((_number(r) for r in {r for _, r in refs}), default=0)
     cols = max((_column_number(c) for c in {c for c, _ in refs}), default=0)
-    if _NO_REF.search(xml):  # cells placed one after another: a row is as wide as its cells
-        chunks = _ROW_TAG.split(xml)
-        cols = max(cols, max(len(_CELL_TAG.findall(chunk)) for chunk in chunks))
-        numbered = [int(n) for n in _ROW_NUM.findall(xml)]
-        rows = max(rows, len(chunks) - 1, max(numbered, default=0))
+    if _NO_REF.search(norm):  # cells placed one after another: each one widens its row by one
+        chunks = _ROW_TAG.split(norm)
+        cols += max(len(_CELL_TAG.findall(chunk)) for chunk in chunks)
+        numbered = [_number(n) for n in _ROW_REF.findall(b" " + b" ".join(_ROW_OPEN.findall(norm)))]
+        rows += max(len(chunks) - 1, max(numbered, default=0))
     return rows, cols
 
 
@@ -136,6 +208,36 @@ def check_sheet_extents(data: bytes, members: list[Member], source: str) -> None
                 f"(more than {MAX_CELLS:,} cells): refused",
                 f"工作表范围过大（{rows:,} 行 × {cols:,} 列），疑似异常文件，已拒收",
             )
+
+
+def check_shared_strings(data: bytes, members: list[Member], source: str) -> None:
+    """Refuse an .xlsx whose shared-string table declares more strings than its part can hold.
+
+    calamine reserves room for ``uniqueCount`` strings (24 bytes each) before reading one:
+    ``uniqueCount="4294967295"`` asks for 103 GB and aborts the process. A string item takes
+    at least five bytes (``<si/>``), so the part's size bounds the count; only the start of
+    the inflated part is read (the root tag, unless it is padded past the first 4 KB).
+    """
+    part = next((m for m in members if m.name == "xl/sharedStrings.xml"), None)
+    if part is None:
+        return
+    head = member_bytes(data, members, part.name, 4096)
+    root = _SST_OPEN.search(head)
+    if root is not None and head.find(b">", root.end() - 1) == -1:
+        head = member_bytes(data, members, part.name, part.size + 1)  # a padded root tag
+    root = _SST_OPEN.search(head)
+    end = head.find(b">", root.end() - 1) if root is not None else -1
+    found = _UNIQUE_COUNT.search(head, root.start(), end) if root is not None and end != -1 else None
+    if found is None:
+        return
+    declared = _number(found.group(1))
+    size = part.size if part.method == 0 else min(part.size, _DEFLATE_MAX_RATIO * (part.compressed + 1))
+    if declared > max(size // _MIN_STRING_BYTES, _STRINGS_FLOOR):
+        raise _fail(
+            source,
+            f"shared-string table declares {declared:,} strings in a part of {size:,} bytes: refused",
+            "共享字符串表记录的数量异常，疑似损坏文件，已拒收",
+        )
 
 
 def check_xls_extents(data: bytes, source: str) -> bool:
@@ -175,14 +277,20 @@ def check_xls_extents(data: bytes, source: str) -> bool:
     return suspicious
 
 
-def open_xls_fenced(path: Path, source: str, *, timeout: float = 20) -> None:
+def open_xls_fenced(data: bytes, source: str, *, timeout: float = 20) -> None:
     """Open a damaged-looking .xls in a child process first: calamine aborts the whole process
     (no ``except`` can catch it) on some broken BIFF records, e.g. an inverted DIMENSIONS range
-    for which it reserves petabytes. A child that dies means the file is refused, not the batch."""
-    code = "import sys, python_calamine; python_calamine.CalamineWorkbook.from_path(sys.argv[1])"
+    for which it reserves petabytes. A child that dies means the file is refused, not the batch.
+
+    The child gets the very bytes the caller will read (on stdin) and opens them by content,
+    as the caller does: what it survives is what the caller is about to open."""
+    code = (
+        "import io, sys, python_calamine; "
+        "python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(sys.stdin.buffer.read()))"
+    )
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code, str(path)], capture_output=True, timeout=timeout, check=False
+            [sys.executable, "-c", code], input=data, capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         done = None
