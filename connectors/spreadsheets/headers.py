@@ -145,7 +145,16 @@ _AMBIGUOUS = normalize_header(AMBIGUOUS_NARRATIVE)
 MATCH_CACHE: dict[str, HeaderMatch | None] = {}
 
 
+#: every synonym and keyword holds a letter (Latin or CJK), so text made only of ASCII digits and
+#: punctuation (a phone number, a date, an amount) names no field: such misses skip the matching.
+_LETTERLESS_NEVER_MATCH = all(
+    any(ch.isalpha() for ch in key) for key in (*_INDEX, *(word for word, _ in _KEYWORDS))
+)
+
+
 def _match(text: str) -> HeaderMatch | None:
+    if _LETTERLESS_NEVER_MATCH and text.isascii() and text.lower() == text.upper():
+        return None
     norm = normalize_header(text)
     if not norm or norm.endswith(":"):  # "填报单位：" labels a value beside it; it heads no column
         return None

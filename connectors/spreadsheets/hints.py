@@ -46,6 +46,21 @@ def normalize_period(text: object) -> str | None:
     """
     if not isinstance(text, str) or not text:
         return None
+    try:  # titles, template periods and file names repeat across a batch's files
+        return _PERIODS[text]
+    except KeyError:
+        pass
+    found = _period(text)
+    if len(_PERIODS) > 20_000:
+        _PERIODS.clear()
+    _PERIODS[text] = found
+    return found
+
+
+_PERIODS: dict[str, str | None] = {}
+
+
+def _period(text: str) -> str | None:
     text = unicodedata.normalize("NFKC", text)
     for i, rx in enumerate(_QUARTER):
         m = rx.search(text)
@@ -105,11 +120,13 @@ _UNIT_END = re.compile(
     r"截止时间|日期|时间|联系人|填报人|填表人|联系电话|电话|审核人|负责人)\s*[:：]"
 )
 _UNIT_TRIM = " \t\u3000,，;；。:："
+_SEAL = re.compile(r"[(（]\s*(?:盖章|公章|签章)\s*[)）]")
 
 
 def _unit_value(text: str) -> str:
     value = _UNIT_END.split(text, maxsplit=1)[0]
-    value = re.sub(r"[(（]\s*(?:盖章|公章|签章)\s*[)）]", "", value)
+    if "(" in value or "（" in value:  # a （盖章） note needs a bracket
+        value = _SEAL.sub("", value)
     return value.strip(_UNIT_TRIM)
 
 

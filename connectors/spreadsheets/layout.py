@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from duban.domain import FIELDS, SheetTable
@@ -133,14 +134,20 @@ def _any_exact(matches: dict[int, HeaderMatch]) -> bool:
 
 
 def _row_matches(row: list[Any]) -> dict[int, HeaderMatch]:
+    """The cells of a row naming a field. Looked up in the shared cache with one ``map``: only
+    text seen for the first time is matched (numbers and long text are never cached)."""
     found: dict[int, HeaderMatch] = {}
-    for c, value in enumerate(row):
-        if value.__class__ is str and 0 < len(value) <= MAX_HEADING:
-            m = _cache_get(value, _MISS)
-            if m is _MISS:
-                m = match_header(value)
-            if m is not None:
-                found[c] = m
+    for c, m in enumerate(map(_cache_get, row, repeat(_MISS))):
+        if m is None:
+            continue
+        if m is _MISS:
+            value = row[c]
+            if value.__class__ is not str or not 0 < len(value) <= MAX_HEADING:
+                continue
+            m = match_header(value)
+            if m is None:
+                continue
+        found[c] = m
     return found
 
 
@@ -157,11 +164,11 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
     quiet = 0  # rows without a synonym since the best header so far
     for r in range(limit):
         single = lower
-        lower = _row_matches(rows[r + 1]) if r + 1 < limit else {}
         if best is not None:
             quiet = 0 if _any_exact(single) else quiet + 1
             if quiet >= _QUIET_ROWS:
                 break
+        lower = _row_matches(rows[r + 1]) if r + 1 < limit else {}
         if len(single) >= 2 and _qualifies(single):
             key = (len({m.field for m in single.values()}), 1, -r)
             if best is None or key > best[0]:
@@ -220,13 +227,26 @@ def _pair(
 def read_meta(rows: list[list[Any]]) -> dict[str, str]:
     """The template's key/value pairs (columns A:B of the ``_duban`` sheet) as strings."""
     meta: dict[str, str] = {}
-    for row in rows:
-        if len(row) < 2 or _empty(row[0]):
+    for row in rows:  # cell_text and is_empty inlined: every template file has this sheet
+        if len(row) < 2:
             continue
-        key, value = _text(row[0]), row[1]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        meta[key] = _text(value)
+        key, value = row[0], row[1]
+        if isinstance(key, str):
+            key = key.strip()
+            if not key:
+                continue
+        elif key is None or key == "":
+            continue
+        else:
+            key = str(key)
+        if isinstance(value, str):
+            meta[key] = value.strip()
+        elif value is None:
+            meta[key] = ""
+        elif isinstance(value, float) and value.is_integer():
+            meta[key] = str(int(value))
+        else:
+            meta[key] = str(value)
     return meta
 
 

@@ -21,7 +21,13 @@ from duban.domain import SheetTable
 from duban.errors import SubmissionUnreadable
 
 from .layout import META_SHEET, RawSheet, read_meta, table_from_sheet
-from .limits import check_sheet_extents, check_xls_extents, check_zip, open_xls_fenced
+from .limits import (
+    check_shared_strings,
+    check_sheet_extents,
+    check_xls_extents,
+    check_zip,
+    open_xls_fenced,
+)
 from .sniff import Probe, probe, sniff_format
 from .text import read_delimited, read_html
 
@@ -29,6 +35,8 @@ __all__ = ["MAX_BYTES", "MAX_UNCOMPRESSED", "read_tables", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
+_WORKSHEET = pc.SheetTypeEnum.WorkSheet
+_VISIBLE = pc.SheetVisibleEnum.Visible
 MAX_BYTES = 20_000_000
 MAX_UNCOMPRESSED = 200_000_000
 _NOT_SPREADSHEET = {
@@ -54,30 +62,29 @@ def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
 
 
 def read_tables(
-    path: Path, *, max_bytes: int = MAX_BYTES, max_uncompressed: int = MAX_UNCOMPRESSED
+    path: Path,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_uncompressed: int = MAX_UNCOMPRESSED,
+    data: bytes | None = None,
 ) -> list[SheetTable]:
     """Every report table in the file (one per sheet that holds one).
 
     Returns ``[]`` only when the file is a readable spreadsheet whose sheets hold no data at
     all; a file with data but no recognisable report header raises ``SubmissionUnreadable``
     ("no report table found"), as does every other failure. Nothing else escapes.
+
+    ``data`` is the file's content when the caller has already read it (to hash it, say):
+    it is checked against the same limits and read instead of ``path``, which then only
+    names the file (its suffix and the ``source`` of every message).
     """
-    path = Path(path)
+    if not isinstance(path, Path):
+        path = Path(path)
     source = str(path)
-    try:
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                raise _fail(source, "empty file (0 bytes)", "文件为空（0 字节）")
-            if size > max_bytes:
-                raise _fail(
-                    source,
-                    f"file is {size:,} bytes, over the limit of {max_bytes:,}",
-                    f"文件过大（{size:,} 字节，上限 {max_bytes:,} 字节）",
-                )
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise _fail(source, f"cannot open file: {exc.strerror or exc}", "无法打开文件") from None
+    if data is None:
+        data = _read_file(path, source, max_bytes)
+    else:
+        _check_size(len(data), source, max_bytes)
     try:
         found = probe(data, path.suffix.lower())
         return _read(path, found, source, max_uncompressed)
@@ -111,6 +118,35 @@ def read_tables(
         ) from None
 
 
+def _check_size(size: int, source: str, max_bytes: int) -> None:
+    if size == 0:
+        raise _fail(source, "empty file (0 bytes)", "文件为空（0 字节）")
+    if size > max_bytes:
+        raise _fail(
+            source,
+            f"file is {size:,} bytes, over the limit of {max_bytes:,}",
+            f"文件过大（{size:,} 字节，上限 {max_bytes:,} 字节）",
+        )
+
+
+def _read_file(path: Path, source: str, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of the file, refused by its size before anything is read.
+
+    The read asks for the size ``fstat`` gave (plus one, to see a file still growing):
+    asking for ``max_bytes + 1`` at once would allocate that much for every small file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            _check_size(size, source, max_bytes)
+            data = fh.read(size + 1)
+            if len(data) > size:  # grew since fstat: read on up to the limit, as before
+                data += fh.read(max_bytes - size)
+    except OSError as exc:
+        raise _fail(source, f"cannot open file: {exc.strerror or exc}", "无法打开文件") from None
+    return data
+
+
 def _read(path: Path, probe: Probe, source: str, max_uncompressed: int) -> list[SheetTable]:
     fmt = probe.fmt
     if fmt == "encrypted":
@@ -136,11 +172,12 @@ def _read(path: Path, probe: Probe, source: str, max_uncompressed: int) -> list[
     if fmt in ("csv", "tsv", "html"):
         return _read_text(path, probe, source)
     if fmt == "xls" and check_xls_extents(probe.data, source):
-        open_xls_fenced(path, source)
+        open_xls_fenced(probe.data, source)
     if probe.members is not None:
         check_zip(probe.members, source, max_uncompressed)
         if fmt in ("xlsx", "xlsm"):
             check_sheet_extents(probe.data, probe.members, source)
+            check_shared_strings(probe.data, probe.members, source)
     return _read_workbook(path, probe, source)
 
 
@@ -188,9 +225,9 @@ def _read_workbook(path: Path, probe: Probe, source: str) -> list[SheetTable]:
         meta: dict[str, str] = {}
         if any(m.name == META_SHEET for m in metas):
             meta = read_meta(wb.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False))
-        sheets = [m for m in metas if m.typ == pc.SheetTypeEnum.WorkSheet and m.name != META_SHEET]
-        visible = [m.name for m in sheets if m.visible == pc.SheetVisibleEnum.Visible]
-        hidden = [m.name for m in sheets if m.visible != pc.SheetVisibleEnum.Visible]
+        sheets = [m for m in metas if m.typ == _WORKSHEET and m.name != META_SHEET]
+        visible = [m.name for m in sheets if m.visible == _VISIBLE]
+        hidden = [m.name for m in sheets if m.visible != _VISIBLE]
         tables, seen_data, error = _scan(wb, visible, source, path.name, meta, hidden=False)
         if not tables and hidden:
             tables, more, err2 = _scan(wb, hidden, source, path.name, meta, hidden=True)

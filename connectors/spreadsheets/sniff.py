@@ -130,9 +130,9 @@ def member_bytes(data: bytes, members: list[Member], name: str, limit: int) -> b
         return b""
     nlen, elen = struct.unpack_from("<HH", data, member.offset + 26)
     start = member.offset + 30 + nlen + elen
-    raw = data[start : start + member.compressed]
     if member.method == 0:
-        return raw[:limit]
+        return data[start : start + member.compressed][:limit]
+    raw = memoryview(data)[start : start + member.compressed]  # inflated without a copy
     if member.method != 8:
         return b""
     try:

@@ -121,13 +121,14 @@ def delimiter(text: str, hint: str = "csv") -> str:
     fields (commas inside prose vary from line to line, real separators do not). A ``.tsv``
     name settles it for tabs when the text has any."""
     lines = [ln for ln in text[:20_000].splitlines()[:30] if ln.strip()]
-    if hint == "tsv" and any("\t" in ln for ln in lines):
+    joined = "\n".join(lines)  # one search tells which separators occur at all
+    if hint == "tsv" and "\t" in joined:
         return "\t"
     best, best_key = ",", (0, 0)
     for d in ("\t", ",", ";", "|"):
-        counts = [ln.count(d) for ln in lines]
-        if not any(counts):
+        if d not in joined:
             continue
+        counts = [ln.count(d) for ln in lines]
         mode = max(set(counts), key=counts.count)
         key = (counts.count(mode) if mode else 0, sum(counts))
         if key > best_key:
