@@ -53,8 +53,29 @@ def _text(value: Any) -> str:
 
 
 def _column_unit(table: SheetTable) -> str | None:
-    values = {_text(r.values.get("unit")) for r in table.rows} - {""}
+    # most tables have no unit column: skip its absent (None) cells before normalising any
+    values = {_text(v) for r in table.rows if (v := r.values.get("unit")) is not None} - {""}
     return values.pop() if len(values) == 1 else None
+
+
+_RESOLVED: dict[int, tuple[UnitDirectory, dict[str, Resolution]]] = {}
+
+
+def _resolve(directory: UnitDirectory, text: str) -> Resolution:
+    """``directory.resolve(text)``, remembered per directory: a directory does not change once
+    built (a new units.yaml is a new directory), and the same names come in file after file."""
+    hit = _RESOLVED.get(id(directory))
+    if hit is None or hit[0] is not directory:
+        if len(_RESOLVED) >= 4:
+            _RESOLVED.clear()
+        hit = _RESOLVED[id(directory)] = (directory, {})
+    known = hit[1]
+    res = known.get(text)
+    if res is None:
+        if len(known) >= 65536:
+            known.clear()
+        res = known[text] = directory.resolve(text)
+    return res
 
 
 def _filename_unit(directory: UnitDirectory, filename: str) -> str | None:
@@ -124,7 +145,7 @@ def _identify_unit(
             yield from _fallback_candidates(directory, filename, sender, senders)
 
     for method, text in candidates():
-        res = directory.resolve(text)
+        res = _resolve(directory, text)
         if res.unit is not None and not res.placeholder:
             resolved.append((method, text, res.unit.short_name))
             if method not in _CONTENT:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,19 @@ ITEM_COLUMNS = (
 )
 
 
+#: ReportedItem's text fields that go to text columns (``text_value``).
+_ITEM_TEXTS = (
+    "item_id",
+    "status",
+    "narrative",
+    "problems",
+    "next_steps",
+    "coordination",
+    "reporter",
+    "phone",
+    "sheet",
+)
+
 #: The submission of an item row is given by its dedupe key, looked up when the row is inserted.
 ITEM_BY_KEY = {"submission_id": "(SELECT id FROM submission WHERE dedupe_key = {})"}
 
@@ -147,21 +160,35 @@ def item_rows(
     invalid = {f.evidence.get("row") for f in findings if f.kind is FindingKind.INVALID_VALUE}
     out = []
     for it in items:
-        texts = (it.item_id, it.status, it.narrative, it.problems, it.next_steps, it.coordination)
-        more = (it.reporter, it.phone, it.sheet)
-        try:
-            clean = "\x00" not in "".join(texts) + "".join(more)
-        except TypeError:  # a None among them
-            clean = False
-        if not clean:
-            texts = tuple(map(text_value, texts))
-            more = tuple(map(text_value, more))
-        valid = it.row not in invalid if it.row is not None else True
-        item_id, status, narrative, problems, next_steps, coordination = texts
-        reporter, phone, sheet = more
-        row = [key, period, unit, item_id, status, it.progress, narrative, problems, next_steps]
-        row += [coordination, reporter, phone, it.row, sheet, it.match_method, it.match_score, valid]
-        out.append(tuple(row))
+        # one NUL test over all texts at once (None formats as "None"); a copy through text_value
+        # only for the rare item that has one
+        if "\x00" in (
+            f"{it.item_id}{it.status}{it.narrative}{it.problems}{it.next_steps}{it.coordination}"
+            f"{it.reporter}{it.phone}{it.sheet}"
+        ):
+            it = replace(it, **{name: text_value(getattr(it, name)) for name in _ITEM_TEXTS})
+        n = it.row
+        out.append(
+            (
+                key,
+                period,
+                unit,
+                it.item_id,
+                it.status,
+                it.progress,
+                it.narrative,
+                it.problems,
+                it.next_steps,
+                it.coordination,
+                it.reporter,
+                it.phone,
+                n,
+                it.sheet,
+                it.match_method,
+                it.match_score,
+                n is None or n not in invalid,
+            )
+        )
     return out
 
 

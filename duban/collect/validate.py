@@ -24,13 +24,21 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from duban.collect.vocab import is_blank, normalise_progress, normalise_status, status_expected_zh
+from duban.collect.vocab import (
+    PROGRESS_OF_TEXT,
+    STATUS_OF_TEXT,
+    cell_text,
+    is_blank,
+    normalise_progress,
+    normalise_status,
+    parse_number,
+    status_expected_zh,
+)
 from duban.domain import (
     FIELDS,
     Catalogue,
@@ -47,34 +55,9 @@ __all__ = ["REPORT_FIELDS", "cell_text", "invalid_rows", "parse_number", "valida
 #: Fields whose content makes a row a report; a row blank in all of them is an untouched row.
 REPORT_FIELDS: tuple[str, ...] = ("status", "progress", "narrative", "problems", "next_steps", "coordination")
 _DONE = "已完成"
-
-
-def cell_text(value: Any) -> str:
-    """A cell as text: blank → "", 13812345678.0 → "13812345678", dates in ISO."""
-    if value.__class__ is str:  # the common case; whitespace-only strips to ""
-        return value.strip()
-    if value is None or is_blank(value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-_NUMBER_RX = re.compile(r"(?:任务|第)?[（(]?(\d{1,4})[）)]?(?:项|条)?[.、．]?")
-
-
-def parse_number(value: Any) -> int | None:
-    """A task number from 1, 1.0, "1", "1.", "1、", "(1)", "任务1", "第1项"; None otherwise."""
-    if is_blank(value) or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    m = _NUMBER_RX.fullmatch(re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))))
-    return int(m.group(1)) if m else None
+_BLANK = " \t\r\n\u3000"  # what ``is_blank`` strips
+_UNSURE = object()
+_ID_TEXTS_MAX = 65536
 
 
 def invalid_rows(findings: list[Finding]) -> set[int]:
@@ -91,7 +74,7 @@ def _filled(value: Any) -> bool:
     if value is None:
         return False
     if value.__class__ is str:
-        return bool(value.strip(" \t\r\n\u3000"))
+        return bool(value.strip(_BLANK))
     return not is_blank(value)
 
 
@@ -124,6 +107,9 @@ class _Matcher:
         self.accept, self.suggest = accept, suggest
         self.by_id = {self._id(i.id): i for i in catalogue.items}
         self.by_number = {i.number: i for i in catalogue.items if i.number is not None}
+        #: item id cells as written → their item, filled as rows match by id (units write the same
+        #: few hundred ids in every file: one dict lookup instead of normalising each cell)
+        self.id_texts: dict[str, Item] = {}
         self.choices: list[str] = []
         self.owner: list[Item] = []
         for it in catalogue.items:
@@ -183,6 +169,10 @@ def _match(row: SubmissionRow, m: _Matcher, ctx: dict[str, Any], col: Any) -> _M
     n = ctx["row"]
     raw_id, raw_no, title = v.get("item_id"), v.get("number"), cell_text(v.get("title"))
     if not is_blank(raw_id) and (it := m.by_id.get(m._id(raw_id))):
+        if raw_id.__class__ is str:
+            if len(m.id_texts) >= _ID_TEXTS_MAX:
+                m.id_texts.clear()
+            m.id_texts[raw_id] = it
         return _Match(it, "id", 100.0)
     number = parse_number(raw_no)
     if number is not None and (it := m.by_number.get(number)):
@@ -312,6 +302,18 @@ def _check_values(
     return status, progress, out
 
 
+def _quick_progress(value: Any) -> Any:
+    """``normalise_progress`` for the other cells that need no finding (a whole number 0–100, blank,
+    a text met before); ``_UNSURE`` for the rest, which go the full way (``_check_values``)."""
+    if value.__class__ is int and 0 <= value <= 100:
+        return float(value)  # what round(float(value), 2) gives for a whole number
+    if value is None:
+        return None
+    if value.__class__ is str:
+        return PROGRESS_OF_TEXT.get(value, _UNSURE)
+    return _UNSURE
+
+
 def validate_table(
     table: SheetTable,
     catalogue: Catalogue,
@@ -321,51 +323,89 @@ def validate_table(
     accept: float = 90,
     suggest: float = 70,
 ) -> tuple[list[ReportedItem], list[Finding]]:
-    """Match and check every row of one unit's table; see the module docstring for the rules."""
+    """Match and check every row of one unit's table; see the module docstring for the rules.
+
+    Nearly every row is matched by its item id and needs no finding: that path is a few dict
+    lookups (``_Matcher.id_texts``, ``vocab.STATUS_OF_TEXT``, ``_quick_progress``); any other row,
+    or a value that may need a finding, takes the full way (``_match``, ``_check_values``).
+    """
     matcher = _matcher(catalogue, accept, suggest)
+    id_texts = matcher.id_texts
     col = _column_namer(table)
+    sheet = table.sheet
     kept: dict[str, ReportedItem] = {}
     findings: list[Finding] = []
     for row in table.rows:
         values = row.values
-        if not any(_filled(values.get(f)) for f in REPORT_FIELDS):
+        get = values.get
+        raw_status = get("status")
+        status = STATUS_OF_TEXT.get(raw_status) if raw_status.__class__ is str else None
+        if status is None and not any(_filled(values.get(f)) for f in REPORT_FIELDS):
             continue
-        ctx = {"row": row.row, "sheet": table.sheet, "unit": unit, "period": period}
-        match = _match(row, matcher, ctx, col)
-        if match.item is None:
-            if match.finding is not None:
-                findings.append(match.finding)
-            continue
-        item = match.item
-        status, progress, problems = _check_values(row, item, ctx, col)
-        findings.extend(problems)
-        reported = ReportedItem(
-            item_id=item.id,
-            unit=unit,
-            status=status,
-            progress=progress,
-            narrative=cell_text(values.get("narrative")),
-            problems=cell_text(values.get("problems")),
-            next_steps=cell_text(values.get("next_steps")),
-            coordination=cell_text(values.get("coordination")),
-            reporter=cell_text(values.get("reporter")),
-            phone=cell_text(values.get("phone")),
-            row=row.row,
-            sheet=table.sheet,
-            match_method=match.method,
-            match_score=round(match.score, 1),
+        ctx: dict[str, Any] | None = None
+        raw_id = get("item_id")
+        item = id_texts.get(raw_id) if raw_id.__class__ is str else None
+        if item is None:
+            ctx = {"row": row.row, "sheet": sheet, "unit": unit, "period": period}
+            match = _match(row, matcher, ctx, col)
+            item = match.item
+            if item is None:
+                if match.finding is not None:
+                    findings.append(match.finding)
+                continue
+            method, score = match.method, round(match.score, 1)
+        else:
+            method, score = "id", 100.0
+        narrative = cell_text(get("narrative"))
+        raw_progress = get("progress")
+        if raw_progress.__class__ is float and 0 <= raw_progress <= 100:  # normalise_progress, inline
+            progress = (  # a whole number is its own rounding
+                raw_progress
+                if raw_progress.is_integer()
+                else round(raw_progress * 100 if raw_progress < 1 else raw_progress, 2)
+            )
+        else:
+            progress = _quick_progress(raw_progress)
+        if (
+            status is None
+            or progress is _UNSURE
+            or (status == _DONE and progress is not None and progress < 100)
+            or (status != _DONE and not narrative)
+        ):
+            if ctx is None:
+                ctx = {"row": row.row, "sheet": sheet, "unit": unit, "period": period}
+            status, progress, checked = _check_values(row, item, ctx, col)
+            findings.extend(checked)
+        item_id, n = item.id, row.row
+        reported = ReportedItem(  # positionally, in field order: a third of the cost of keywords
+            item_id,
+            unit,
+            status,
+            progress,
+            narrative,
+            cell_text(get("problems")),
+            cell_text(get("next_steps")),
+            cell_text(get("coordination")),
+            cell_text(get("reporter")),
+            cell_text(get("phone")),
+            n,
+            sheet,
+            method,
+            score,
         )
-        if (earlier := kept.pop(item.id, None)) is not None:
+        if (earlier := kept.pop(item_id, None)) is not None:
+            if ctx is None:
+                ctx = {"row": n, "sheet": sheet, "unit": unit, "period": period}
             findings.append(
                 _finding(
                     FindingKind.DUPLICATE,
-                    f"第{earlier.row}行与第{row.row}行填报的是同一任务「{item.title}」，已采用第{row.row}行",
-                    f"rows {earlier.row} and {row.row} report the same item {item.id}; row {row.row} kept",
+                    f"第{earlier.row}行与第{n}行填报的是同一任务「{item.title}」，已采用第{n}行",
+                    f"rows {earlier.row} and {n} report the same item {item_id}; row {n} kept",
                     ctx,
-                    item.id,
-                    rows=[earlier.row, row.row],
-                    kept_row=row.row,
+                    item_id,
+                    rows=[earlier.row, n],
+                    kept_row=n,
                 )
             )
-        kept[item.id] = reported
+        kept[item_id] = reported
     return list(kept.values()), findings

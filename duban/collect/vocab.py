@@ -21,16 +21,21 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from duban.domain import CANONICAL_STATUSES
 
 __all__ = [
+    "PROGRESS_OF_TEXT",
+    "STATUS_OF_TEXT",
     "STATUS_SYNONYMS",
+    "cell_text",
     "is_blank",
     "normalise_progress",
     "normalise_status",
+    "parse_number",
     "status_expected_zh",
 ]
 
@@ -83,6 +88,49 @@ def is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip(" \t\r\n\u3000")
 
 
+def cell_text(value: Any) -> str:
+    """A cell as text: blank → "", 13812345678.0 → "13812345678", dates in ISO."""
+    if value.__class__ is str:  # the common case; whitespace-only strips to ""
+        return value.strip()
+    if value is None or is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+_NUMBER_RX = re.compile(r"(?:任务|第)?[（(]?(\d{1,4})[）)]?(?:项|条)?[.、．]?")
+
+
+def parse_number(value: Any) -> int | None:
+    """A task number from 1, 1.0, "1", "1.", "1、", "(1)", "任务1", "第1项"; None otherwise."""
+    if is_blank(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    m = _NUMBER_RX.fullmatch(re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))))
+    return int(m.group(1)) if m else None
+
+
+#: Text cells normalised so far → the answer, kept by ``normalise_status``/``normalise_progress``:
+#: a text's answer depends on the text alone and units write the same few words file after file,
+#: so a caller with many cells (``validate_table``) looks here first. Only answers, never blanks
+#: or errors; bounded.
+STATUS_OF_TEXT: dict[str, str] = {}
+PROGRESS_OF_TEXT: dict[str, float] = {}
+_MEMO_MAX = 4096
+
+
+def _memo(memo: dict[str, Any], text: str, answer: Any) -> None:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[text] = answer
+
+
 def status_expected_zh() -> str:
     return "、".join(CANONICAL_STATUSES)
 
@@ -99,6 +147,8 @@ def normalise_status(value: Any) -> str | None:
     canon = _status_of(value if value.__class__ is str else str(value))
     if canon is None:
         raise ValueError(f"unknown status {value!r}; expected one of {', '.join(CANONICAL_STATUSES)}")
+    if value.__class__ is str:
+        _memo(STATUS_OF_TEXT, value, canon)
     return canon
 
 
@@ -173,4 +223,7 @@ def normalise_progress(value: Any) -> float | None:
         raise ValueError(f"progress {value!r} ({type(value).__name__}) is not a number")
     if not 0 <= v <= 100:
         raise ValueError(f"progress {value!r} is outside 0–100")
-    return round(v, 2)
+    percent = round(v, 2)
+    if value.__class__ is str:
+        _memo(PROGRESS_OF_TEXT, value, percent)
+    return percent
