@@ -104,6 +104,17 @@ def _parse_table(
     )
 
 
+def _content(path: Path, max_bytes: int) -> bytes | None:
+    """The file's bytes, or None when it is over ``max_bytes`` (or cannot be read: ``read_tables``
+    then says why, from the path)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError:
+        return None
+    return data if len(data) <= max_bytes else None
+
+
 def parse_file(
     path: Path,
     sha256: str,
@@ -115,11 +126,19 @@ def parse_file(
     period: str | None = None,
     sender: str | None = None,
 ) -> ParsedFile:
-    """Keep the raw copy, read every table, identify and validate it; never raises for bad content."""
-    raw = keep_raw(home, path, sha256)
-    out = ParsedFile(path=path, sha256=sha256, size_bytes=raw.stat().st_size, raw_path=raw)
+    """Keep the raw copy, read every table, identify and validate it; never raises for bad content.
+
+    The file is read from disk once: its bytes feed both the raw copy and the reader (a file
+    over the size limit is copied, not loaded, and refused by ``read_tables``).
+    """
+    data = _content(path, cfg.max_file_bytes)
+    raw = keep_raw(home, path, sha256, data)
+    size = len(data) if data is not None else raw.stat().st_size
+    out = ParsedFile(path=path, sha256=sha256, size_bytes=size, raw_path=raw)
     try:
-        tables = read_tables(path, max_bytes=cfg.max_file_bytes, max_uncompressed=cfg.max_uncompressed_bytes)
+        tables = read_tables(
+            path, max_bytes=cfg.max_file_bytes, max_uncompressed=cfg.max_uncompressed_bytes, data=data
+        )
         if not tables:
             raise SubmissionUnreadable(
                 "no report table found", "未找到报表（没有可识别的表头）", source=str(path)

@@ -29,9 +29,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,14 @@ def _noop() -> None:
 def _read_chunk(jobs: list[Job], period: str | None) -> list[ParsedFile]:
     assert _STATE is not None, "reader worker started without its state"
     catalogue, directory, cfg, home = _STATE
-    return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+    # Reading makes many short-lived objects and hardly any cycles: no collections while a
+    # chunk is read, one young collection after it (what survives is the chunk's result).
+    gc.disable()
+    try:
+        return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+    finally:
+        gc.enable()
+        gc.collect(0)
 
 
 def _crashed(path: Path, sha: str, home: Path) -> ParsedFile:
@@ -151,12 +159,14 @@ class ReaderPool:
             # The processes start at the first task. Objects alive now are frozen out of the
             # collector while they do: a forked reader would otherwise scan (and so copy) the
             # whole inherited heap at each full collection.
+            frozen_already = gc.get_freeze_count() > 0  # by the caller, for its own reasons: keep it
             gc.freeze()
             try:
                 for f in [executor.submit(_noop) for _ in range(self.workers)]:
                     f.result()
             finally:
-                gc.unfreeze()
+                if not frozen_already:
+                    gc.unfreeze()
             self._executor = executor
         return self._executor
 
@@ -182,16 +192,26 @@ class ReaderPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def read(self, jobs: Sequence[Job], period: str | None = None, *, chunk: int = 0) -> Iterator[ParsedFile]:
-        """Parse every job, yielding in the order given; at most ``3 × workers`` chunks in flight."""
-        size = chunk or max(1, min(16, len(jobs) // (self.workers * 4) or 1))
-        chunks = deque(list(jobs[i : i + size]) for i in range(0, len(jobs), size))
+    def read(
+        self, jobs: Iterable[Job], period: str | None = None, *, chunk: int = 16
+    ) -> Iterator[ParsedFile]:
+        """Parse every job, yielding in the order given; at most ``3 × workers`` chunks of ``chunk``
+        files in flight. ``jobs`` is consumed as chunks are sent (it may be a generator)."""
+        source = iter(jobs)
+        chunks: deque[list[Job]] = deque()
         flight: deque[tuple[list[Job], Future[list[ParsedFile]]]] = deque()
+
+        def refill() -> None:
+            while len(chunks) + len(flight) < self.workers * 3 and (part := list(islice(source, chunk))):
+                chunks.append(part)
+
+        refill()
         while chunks or flight:
             try:
                 while chunks and len(flight) < self.workers * 3:
                     fut = self._pool().submit(_read_chunk, chunks[0], period)
                     flight.append((chunks.popleft(), fut))  # taken only once submitted: never lost
+                    refill()
                 part, fut = flight[0]
                 done = fut.result()
                 flight.popleft()
@@ -199,11 +219,13 @@ class ReaderPool:
                 log.warning("a reader process died; reading its files again one by one")
                 self._restart()
                 pending = [p for p, _ in flight] + list(chunks)
+                pending += [part for part in iter(lambda: list(islice(source, chunk)), [])]
                 flight.clear()
                 chunks.clear()
                 for part in pending:
                     yield from self._one_by_one(part, period)
                 continue
+            refill()
             yield from done
 
     def _one_by_one(self, jobs: list[Job], period: str | None) -> Iterator[ParsedFile]:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,14 +95,36 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def keep_raw(home: Path, path: Path, sha256: str) -> Path:
-    """Copy a received file into the content-addressed raw store (once)."""
+#: Raw-store folders known to exist in this process (one mkdir each, not one per file).
+_RAW_DIRS: set[Path] = set()
+
+
+def keep_raw(home: Path, path: Path, sha256: str, data: bytes | None = None) -> Path:
+    """Copy a received file into the content-addressed raw store (once).
+
+    ``data`` is the file's content when the caller has read it already (written from memory
+    instead of copying the file again). Written under a temporary name and renamed, so a raw
+    file that exists is always whole.
+    """
     dest = home / "raw" / sha256[:2] / f"{sha256}{path.suffix.lower()}"
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(f"{dest.suffix}.{id(dest):x}.part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(dest)
+    if dest.exists():
+        return dest
+    folder = dest.parent
+    if folder not in _RAW_DIRS:
+        folder.mkdir(parents=True, exist_ok=True)
+        _RAW_DIRS.add(folder)
+    tmp = folder / f"{dest.name}.{os.getpid()}.part"
+    try:
+        if data is None:
+            shutil.copyfile(path, tmp)
+        else:
+            tmp.write_bytes(data)
+    except FileNotFoundError:
+        if folder.exists():
+            raise
+        _RAW_DIRS.discard(folder)  # the raw store was removed under us: make the folder again
+        return keep_raw(home, path, sha256, data)
+    tmp.replace(dest)
     return dest
 
 
