@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from connectors.spreadsheets import read_tables
+from connectors.spreadsheets import read_content, read_tables
 from duban.collect.identify import identify
 from duban.collect.intake import file_key, keep_raw
 from duban.collect.rows import item_rows
@@ -105,14 +105,12 @@ def _parse_table(
 
 
 def _content(path: Path, max_bytes: int) -> bytes | None:
-    """The file's bytes, or None when it is over ``max_bytes`` (or cannot be read: ``read_tables``
-    then says why, from the path)."""
+    """The file's bytes, or None when the reader refuses to load them (over ``max_bytes``,
+    unreadable): ``read_tables`` then says why, from the path."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError:
+        return read_content(path, max_bytes=max_bytes)
+    except SubmissionUnreadable:
         return None
-    return data if len(data) <= max_bytes else None
 
 
 def parse_file(

@@ -219,7 +219,7 @@ class ReaderPool:
                 log.warning("a reader process died; reading its files again one by one")
                 self._restart()
                 pending = [p for p, _ in flight] + list(chunks)
-                pending += [part for part in iter(lambda: list(islice(source, chunk)), [])]
+                pending += list(iter(lambda: list(islice(source, chunk)), []))
                 flight.clear()
                 chunks.clear()
                 for part in pending:

@@ -31,7 +31,7 @@ from .limits import (
 from .sniff import Probe, probe, sniff_format
 from .text import read_delimited, read_html
 
-__all__ = ["MAX_BYTES", "MAX_UNCOMPRESSED", "read_tables", "sniff_format"]
+__all__ = ["MAX_BYTES", "MAX_UNCOMPRESSED", "read_content", "read_tables", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def read_tables(
         path = Path(path)
     source = str(path)
     if data is None:
-        data = _read_file(path, source, max_bytes)
+        data = read_content(path, max_bytes=max_bytes)
     else:
         _check_size(len(data), source, max_bytes)
     try:
@@ -129,12 +129,14 @@ def _check_size(size: int, source: str, max_bytes: int) -> None:
         )
 
 
-def _read_file(path: Path, source: str, max_bytes: int) -> bytes:
-    """At most ``max_bytes + 1`` bytes of the file, refused by its size before anything is read.
+def read_content(path: Path, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The file's bytes for ``read_tables(data=)``, refused (``SubmissionUnreadable``) by its
+    size before anything is read, or when it cannot be opened.
 
     The read asks for the size ``fstat`` gave (plus one, to see a file still growing):
     asking for ``max_bytes + 1`` at once would allocate that much for every small file.
     """
+    source = str(path)
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size

@@ -223,14 +223,14 @@ def _version_rows(s: Session, cv: CatalogueVersion, cache_dir: Path | None, key:
     return rows
 
 
+_new = object.__new__
+
+
 def _assignment(unit: str, role: Role, position: int, raw: str, placeholder: bool) -> Assignment:
     """An Assignment without the frozen dataclass's per-field ``object.__setattr__`` (80,000 per load)."""
     a = _new(Assignment)
     a.__dict__.update(unit=unit, role=role, position=position, raw=raw, placeholder=placeholder)
     return a
-
-
-_new = object.__new__
 
 
 def _build(plan: PlanRow, source_name: str, rows: _Rows) -> Catalogue:
