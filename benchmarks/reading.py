@@ -2,7 +2,7 @@
 
 Runs on the files and store ``make bench-collect`` prepared (``var/bench/run/collection-2000``):
 python-calamine alone, then duban's ``read_tables``, ``identify``, ``validate_table``, the item
-rows and the raw rows' JSON over every file, each the best of three passes. The difference
+rows over every file, each the best of three passes. The difference
 between the first two lines is the connector's own Python; the rest is what a reader adds.
 """
 
@@ -45,7 +45,6 @@ def stage_times(run_dir: Path) -> dict[str, float]:
         from duban.collect.validate import validate_table
         from duban.settings import get_settings
         from duban_app.context import AppContext
-        from duban_app.parse import _raw_rows
 
         get_settings.cache_clear()
         ctx = AppContext()
@@ -90,7 +89,6 @@ def stage_times(run_dir: Path) -> dict[str, float]:
                     if (key := (p, t.sheet)) in checked
                 ]
             ),
-            "raw_rows": _best(lambda: [_raw_rows(t) for p in files for t in tables[p]]),
         }
         ctx.close()
         return out

@@ -125,7 +125,6 @@ def _entries(parsed: ParsedFile, at: datetime, period: str | None, version: int)
             unit_raw=t.unit_raw,
             prepared_items=t.item_rows,
             findings=t.findings,
-            raw_rows=t.raw_rows,
             meta=t.meta,
             catalogue_version=version,
         )

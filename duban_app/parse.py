@@ -5,6 +5,11 @@ no store and no clock — so a batch can be read on every core (``duban_app.read
 writer stores the results in order. Reading never raises for bad content: whatever a file
 does wrong ends as ``ParsedFile.quarantine`` with the reason in Chinese and English.
 
+A file's rows are not copied into the store: the file itself is kept byte for byte in the raw
+store (``raw_path``, named by its sha256) and reading it again gives the same rows, so a copy as
+JSON would only double what the writer stores (it was 30% of the bytes written). The
+submission's ``meta["rows"]`` says how many rows were read.
+
 Example:
     >>> parsed = parse_file(Path("inbox/市大数据局.xlsx"), sha, catalogue, directory, cfg)
     >>> [(t.unit, t.period, len(t.items)) for t in parsed.tables]
@@ -18,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from connectors.spreadsheets import read_content, read_tables
 from duban.collect.identify import identify
 from duban.collect.intake import file_key, keep_raw
@@ -28,7 +31,6 @@ from duban.collect.validate import validate_table
 from duban.domain import Catalogue, Finding, ReportedItem, SheetTable
 from duban.errors import SubmissionUnreadable
 from duban.settings import CollectionConfig
-from duban.store.bulk import JsonText
 from duban.units import UnitDirectory
 
 __all__ = ["ParsedFile", "ParsedTable", "parse_file"]
@@ -47,7 +49,7 @@ class ParsedTable:
     #: ``duban.collect.rows.item_rows`` of the accepted items: plain tuples, cheap to send back
     item_rows: list[tuple[Any, ...]]
     findings: list[Finding]
-    raw_rows: JsonText
+    #: the table's metadata, notes and ``rows`` (rows read); the rows themselves stay in the raw file
     meta: dict[str, Any]
 
 
@@ -61,13 +63,6 @@ class ParsedFile:
     raw_path: Path
     tables: list[ParsedTable] = field(default_factory=list)
     quarantine: tuple[str, str] | None = None
-
-
-def _raw_rows(table: SheetTable) -> JsonText:
-    """The rows as read, as JSON text, serialised here in the reader rather than by the single
-    writer: numbers stay numbers, dates become ISO text, NaN becomes null."""
-    rows = [{"row": r.row, **r.values} for r in table.rows]
-    return JsonText(orjson.dumps(rows, default=str).decode())
 
 
 def _parse_table(
@@ -99,8 +94,7 @@ def _parse_table(
         if ident.unit and ident.period
         else [],
         findings=findings,
-        raw_rows=_raw_rows(table),
-        meta={**table.meta, "notes": "; ".join(table.notes)},
+        meta={**table.meta, "notes": "; ".join(table.notes), "rows": len(table.rows)},
     )
 
 

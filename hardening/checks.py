@@ -40,7 +40,7 @@ _ITEMS_ON_QUARANTINED = """
 select count(*) from submission_item si join submission s on s.id = si.submission_id
 where s.state = 'quarantined'"""
 _BARE_ACCEPTED = """
-select s.id, s.source_ref, s.raw_rows from submission s
+select s.id, s.source_ref, s.raw_rows, s.meta from submission s
 where s.state = 'accepted'
   and not exists (select 1 from submission_item si where si.submission_id = s.id)
   and not exists (select 1 from finding f where f.submission_id = s.id)"""
@@ -49,12 +49,17 @@ _SUBMISSIONS = "select source, source_ref, sheet, state, unit, period, sha256, s
 _ITEMS = "select submission_id, unit, item_id, status, progress, valid, narrative from submission_item"
 
 
-def _rows_of(raw: Any) -> int:
-    if isinstance(raw, str):  # SQLite hands JSON back as text through a raw query
+def _json(value: Any) -> Any:
+    if isinstance(value, str):  # SQLite hands JSON back as text through a raw query
         import json
 
-        raw = json.loads(raw or "[]")
-    return len(raw or [])
+        return json.loads(value or "null")
+    return value
+
+
+def _rows_of(raw: Any, meta: Any) -> int:
+    """Rows received: an API record's payload, or the count a file's reader left in ``meta``."""
+    return len(_json(raw) or []) or int((_json(meta) or {}).get("rows") or 0)
 
 
 def integrity_problems(store: Store, *, notices_final: bool = False, raw_files: bool = True) -> list[str]:
@@ -72,8 +77,8 @@ def integrity_problems(store: Store, *, notices_final: bool = False, raw_files: 
                 out.append(f"{n} {label}")
         for unit, period, n in c.execute(text(_TWO_ACCEPTED)):
             out.append(f"{n} accepted file submissions for {unit} {period} (one expected)")
-        for sid, ref, raw in c.execute(text(_BARE_ACCEPTED)):
-            if _rows_of(raw):
+        for sid, ref, raw, meta in c.execute(text(_BARE_ACCEPTED)):
+            if _rows_of(raw, meta):
                 out.append(
                     f"half submission {sid} ({Path(ref).name}): rows received, no items and no findings"
                 )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.spreadsheets import read_tables
 from duban.collect.intake import NewSubmission, Received, file_sha256, store_submissions
 from duban.periods import parse_period, work_calendar
 from duban.settings import REPO_ROOT, Settings
@@ -124,6 +125,30 @@ def test_a_dead_reader_process_is_replaced_and_every_file_is_read_once(
     readable = [f for f in parsed if f.quarantine is None]
     assert len(readable) == len(jobs) - 1  # only the PDF named .xlsx is refused
     assert all(t.unit for f in readable for t in f.tables)
+
+
+def test_a_file_is_kept_as_received_and_its_rows_are_counted_not_copied(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """The raw copy is a file's record: byte for byte the file received, read again to the same
+    rows; the store keeps how many rows were read, not a second copy of them."""
+    folder, _ = inbox
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        collect_files(ctx, find_files(folder), workers=1)
+        with ctx.store.session() as s:
+            subs = [r for r in s.scalars(select(SubmissionRow)) if r.state != "quarantined"]
+    finally:
+        ctx.close()
+    assert subs
+    for sub in subs:
+        raw = Path(sub.raw_path or "")
+        assert raw.parent.parent == tmp_path / "home" / "raw"
+        assert file_sha256(raw) == sub.sha256 == file_sha256(Path(sub.source_ref))
+        assert sub.raw_rows == []
+        tables = {t.sheet: t for t in read_tables(raw)}
+        assert sub.meta["rows"] == len(tables[sub.sheet].rows) > 0
 
 
 def _received(name: str, at: datetime, sha: str) -> Received:

@@ -1,21 +1,17 @@
 """The short path of validation (a clean row matched by id, values remembered from earlier rows)
-gives what the full path gives; item rows and raw rows keep their exact values."""
+gives what the full path gives; item rows keep their exact values."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import fields
-from datetime import date, datetime, time
 from typing import Any
 
 from duban.collect.identify import identify
 from duban.collect.rows import ITEM_COLUMNS, item_rows
 from duban.collect.validate import validate_table
-from duban.domain import Finding, FindingKind, ReportedItem, SheetTable, SubmissionRow
-from duban.store.bulk import JsonText
+from duban.domain import Finding, FindingKind, ReportedItem
 from duban.units import Unit, UnitDirectory
-from duban_app.parse import _raw_rows
 from tests.test_validate import CAT, table
 
 
@@ -123,41 +119,6 @@ def test_item_rows_replace_nul_only_in_texts_and_mark_invalid_rows() -> None:
     assert got[0]["valid"] is True and got[1]["valid"] is False
     assert got[1]["status"] is None and got[1]["progress"] is None and got[1]["sheet"] is None
     assert [r[0] for r in rows] == ["key", "key"]
-
-
-def test_raw_rows_keep_numbers_dates_and_blank_as_json() -> None:
-    t = SheetTable(
-        source="t.xlsx",
-        sheet="S",
-        header_row=3,
-        columns={},
-        rows=[
-            SubmissionRow(
-                4,
-                {
-                    "progress": 65.0,
-                    "number": 3,
-                    "ratio": 0.125,
-                    "nan": float("nan"),
-                    "blank": None,
-                    "flag": True,
-                    "day": date(2026, 1, 2),
-                    "at": datetime(2026, 1, 2, 3, 4, 5),
-                    "clock": time(8, 30),
-                    "text": "进展“引号”\n\x00",
-                },
-            ),
-            SubmissionRow(5, {}),
-        ],
-    )
-    text = _raw_rows(t)
-    assert text == (
-        '[{"row":4,"progress":65.0,"number":3,"ratio":0.125,"nan":null,"blank":null,"flag":true,'
-        '"day":"2026-01-02","at":"2026-01-02T03:04:05","clock":"08:30:00",'
-        '"text":"进展“引号”\\n\\u0000"},{"row":5}]'
-    )
-    assert isinstance(text, JsonText)
-    assert type(json.loads(text)[0]["progress"]) is float and json.loads(text)[0]["number"] == 3
 
 
 def test_resolved_names_are_remembered_per_directory() -> None:

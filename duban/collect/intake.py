@@ -142,6 +142,7 @@ class NewSubmission:
     unit_raw: str | None = None
     items: Sequence[ReportedItem] = ()
     findings: Sequence[Finding] = ()
+    #: the payload as received, for input with no raw file (API records); a file is its raw copy
     raw_rows: list[Any] | JsonText | None = None
     meta: dict[str, Any] | None = None
     catalogue_version: int | None = None
