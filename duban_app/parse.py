@@ -33,7 +33,7 @@ from duban.errors import SubmissionUnreadable
 from duban.settings import CollectionConfig
 from duban.units import UnitDirectory
 
-__all__ = ["ParsedFile", "ParsedTable", "parse_file"]
+__all__ = ["ParsedFile", "ParsedTable", "crashed_file", "load_content", "parse_content", "parse_file"]
 
 log = logging.getLogger("duban.collect")
 
@@ -98,15 +98,6 @@ def _parse_table(
     )
 
 
-def _content(path: Path, max_bytes: int) -> bytes | None:
-    """The file's bytes, or None when the reader refuses to load them (over ``max_bytes``,
-    unreadable): ``read_tables`` then says why, from the path."""
-    try:
-        return read_content(path, max_bytes=max_bytes)
-    except SubmissionUnreadable:
-        return None
-
-
 def parse_file(
     path: Path,
     sha256: str,
@@ -118,12 +109,35 @@ def parse_file(
     period: str | None = None,
     sender: str | None = None,
 ) -> ParsedFile:
-    """Keep the raw copy, read every table, identify and validate it; never raises for bad content.
+    """Keep the raw copy, read every table, identify and validate it; never raises for bad content."""
+    data = load_content(path, cfg.max_file_bytes)
+    return parse_content(path, sha256, data, catalogue, directory, cfg, home, period=period, sender=sender)
 
-    The file is read from disk once: its bytes feed both the raw copy and the reader (a file
-    over the size limit is copied, not loaded, and refused by ``read_tables``).
-    """
-    data = _content(path, cfg.max_file_bytes)
+
+def load_content(path: Path, max_bytes: int) -> bytes | None:
+    """The file's bytes, or None when the reader refuses to load them (over ``max_bytes``,
+    empty, unreadable): ``read_tables`` then says why, from the path."""
+    try:
+        return read_content(path, max_bytes=max_bytes)
+    except SubmissionUnreadable:
+        return None
+
+
+def parse_content(
+    path: Path,
+    sha256: str,
+    data: bytes | None,
+    catalogue: Catalogue,
+    directory: UnitDirectory,
+    cfg: CollectionConfig,
+    home: Path,
+    *,
+    period: str | None = None,
+    sender: str | None = None,
+) -> ParsedFile:
+    """``parse_file`` on bytes already read (``load_content``): the file is read from disk once,
+    its bytes feed the hash, the raw copy and the reader (a file over the size limit is copied,
+    not loaded, and refused by ``read_tables``)."""
     raw = keep_raw(home, path, sha256, data)
     size = len(data) if data is not None else raw.stat().st_size
     out = ParsedFile(path=path, sha256=sha256, size_bytes=size, raw_path=raw)
@@ -148,3 +162,18 @@ def parse_file(
         out.tables = []
         out.quarantine = (f"读取时发生内部错误（{type(exc).__name__}）", f"internal error: {exc!r}")
     return out
+
+
+def crashed_file(path: Path, sha256: str, home: Path) -> ParsedFile:
+    """A file whose reading killed the reader process twice: kept raw and quarantined."""
+    raw = keep_raw(home, path, sha256)
+    return ParsedFile(
+        path=path,
+        sha256=sha256,
+        size_bytes=raw.stat().st_size,
+        raw_path=raw,
+        quarantine=(
+            "读取该文件时读取进程异常退出，文件可能已损坏，请重新导出后报送",
+            "the reader process died while reading this file (damaged file?)",
+        ),
+    )

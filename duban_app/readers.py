@@ -1,9 +1,10 @@
-"""Reading a batch of files on every core; the caller stores the results in order.
+"""Reading (and storing) a batch of files on every core.
 
 Reading — calamine, finding the header, identifying the unit, matching and checking every row
-— is CPU work on pure inputs, while storing wants one writer. So worker processes read chunks
-of files and the caller stores each chunk as it arrives, in the order given, with a bounded
-number of chunks in flight (memory stays flat at any batch size).
+— is CPU work on pure inputs. Worker processes take chunks of files, with a bounded number of
+chunks in flight (memory stays flat at any batch size), and the caller gets the results in the
+order given. ``receive`` has each worker also store its chunk (``duban_app.receive``): the rows
+then never cross a pipe, and one reader stores while the other reads. ``read`` only parses.
 
 Workers are forked from this process when it runs a single thread, else from a forkserver (a
 clean, single-threaded process that has imported the readers once); they get the catalogue,
@@ -13,9 +14,9 @@ read again one file per task, and a file that kills a worker again is quarantine
 reason instead of stopping the batch.
 
 Example:
-    >>> with ReaderPool(catalogue, directory, cfg, home, workers=2) as pool:
-    ...     for parsed in pool.read([(path, sha)], period="2026Q4"):
-    ...         store(parsed)
+    >>> with ReaderPool(catalogue, directory, cfg, home, workers=2, store_url=url) as pool:
+    ...     for report in pool.receive([(path, None)], "2026Q4", version, crashed=store_quarantined):
+    ...         total.merge(report)
 """
 
 from __future__ import annotations
@@ -29,25 +30,30 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from duban.collect.intake import keep_raw
 from duban.domain import Catalogue
 from duban.settings import CollectionConfig
+from duban.store import Store
 from duban.units import UnitDirectory
-from duban_app.parse import ParsedFile, parse_file
+from duban_app.parse import ParsedFile, crashed_file, parse_file
+from duban_app.receive import Job, Reading, receive_chunk
+from duban_app.report import CollectReport
 
 __all__ = ["ReaderPool", "reader_pool", "worker_count"]
 
 log = logging.getLogger("duban.collect")
 
-Job = tuple[Path, str]  # (path, sha256)
-_STATE: tuple[Catalogue, UnitDirectory, CollectionConfig, Path] | None = None
+ReadJob = tuple[Path, str]  # (path, sha256)
+_STATE: tuple[Catalogue, UnitDirectory, CollectionConfig, Path, str | None] | None = None
+_STORE: Store | None = None  # the worker's own connection to the store (``receive``)
+_TURNS: tuple[Any, Any] | None = None  # (condition, next ticket to store): see ``_in_turn``
 
 
 def worker_count(configured: int) -> int:
@@ -75,10 +81,18 @@ def _start_method() -> Any:
 
 
 def _init(
-    owner: int, catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path
+    owner: int,
+    catalogue: Catalogue,
+    directory: UnitDirectory,
+    cfg: CollectionConfig,
+    home: Path,
+    store_url: str | None,
+    turns: tuple[Any, Any],
 ) -> None:
-    global _STATE
-    _STATE = (catalogue, directory, cfg, home)
+    global _STATE, _STORE, _TURNS
+    _STATE = (catalogue, directory, cfg, home, store_url)
+    _STORE = None  # never the parent's engine: connections do not survive a fork
+    _TURNS = turns
     gc.freeze()  # what the reader was given lives as long as it does: never worth scanning
     gc.set_threshold(20_000, 20, 20)  # parsing allocates many short-lived objects, few cycles
     threading.Thread(target=_watch, args=(owner,), name="duban-reader-owner", daemon=True).start()
@@ -105,31 +119,54 @@ def _noop() -> None:
     return None
 
 
-def _read_chunk(jobs: list[Job], period: str | None) -> list[ParsedFile]:
+def _read_chunk(jobs: list[ReadJob], period: str | None) -> list[ParsedFile]:
     assert _STATE is not None, "reader worker started without its state"
-    catalogue, directory, cfg, home = _STATE
-    # Reading makes many short-lived objects and hardly any cycles: no collections while a
-    # chunk is read, one young collection after it (what survives is the chunk's result).
+    catalogue, directory, cfg, home, _ = _STATE
+    with _no_collection():
+        return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+
+
+def _receive_chunk(jobs: list[Job], ticket: int, period: str | None, version: int) -> list[CollectReport]:
+    global _STORE
+    assert _STATE is not None, "reader worker started without its state"
+    catalogue, directory, cfg, home, url = _STATE
+    assert url is not None, "a pool made without a store cannot store"
+    if _STORE is None:
+        _STORE = Store(url)  # migrated by the owner already
+    with _no_collection():
+        reading = Reading(catalogue, version, directory, cfg, home, period)
+        return receive_chunk(_STORE, jobs, reading, turn=_in_turn(ticket))
+
+
+@contextmanager
+def _in_turn(ticket: int) -> Iterator[None]:
+    """Store chunks in the order they were sent, whichever reader finishes reading first: the
+    first of two files with the same content keeps its name, and of a unit's files with the
+    same arrival time the one given later wins, as when one process reads them all. Chunks are
+    taken from the queue in order, so the ticket before this one is being read already; the
+    turn passes on even when storing fails."""
+    assert _TURNS is not None
+    cond, following = _TURNS
+    with cond:
+        cond.wait_for(lambda: following.value >= ticket)
+    try:
+        yield
+    finally:
+        with cond:
+            following.value = ticket + 1
+            cond.notify_all()
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """Reading makes many short-lived objects and hardly any cycles: no collections while a
+    chunk is read, one young collection after it (what survives is the chunk's result)."""
     gc.disable()
     try:
-        return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+        yield
     finally:
         gc.enable()
         gc.collect(0)
-
-
-def _crashed(path: Path, sha: str, home: Path) -> ParsedFile:
-    raw = keep_raw(home, path, sha)
-    return ParsedFile(
-        path=path,
-        sha256=sha,
-        size_bytes=raw.stat().st_size,
-        raw_path=raw,
-        quarantine=(
-            "读取该文件时读取进程异常退出，文件可能已损坏，请重新导出后报送",
-            "the reader process died while reading this file (damaged file?)",
-        ),
-    )
 
 
 class ReaderPool:
@@ -143,18 +180,20 @@ class ReaderPool:
         home: Path,
         *,
         workers: int,
+        store_url: str | None = None,
     ) -> None:
-        self.state = (catalogue, directory, cfg, home)
+        self.state = (catalogue, directory, cfg, home, store_url)
         self.workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
+        self._tickets = 0  # chunks sent to ``receive`` on this executor
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            mp = _start_method()
+            turns = (mp.Condition(), mp.Value("q", 0, lock=False))
+            self._tickets = 0
             executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=_start_method(),
-                initializer=_init,
-                initargs=(os.getpid(), *self.state),
+                self.workers, mp_context=mp, initializer=_init, initargs=(os.getpid(), *self.state, turns)
             )
             # The processes start at the first task. Objects alive now are frozen out of the
             # collector while they do: a forked reader would otherwise scan (and so copy) the
@@ -193,13 +232,51 @@ class ReaderPool:
         self.close()
 
     def read(
-        self, jobs: Iterable[Job], period: str | None = None, *, chunk: int = 16
+        self, jobs: Iterable[ReadJob], period: str | None = None, *, chunk: int = 16
     ) -> Iterator[ParsedFile]:
-        """Parse every job, yielding in the order given; at most ``3 × workers`` chunks of ``chunk``
-        files in flight. ``jobs`` is consumed as chunks are sent (it may be a generator)."""
+        """Parse every (path, sha256), yielding in the order given."""
+        home = self.state[3]
+        crashed = lambda job: crashed_file(*job, home)  # noqa: E731
+        return self._run(_read_chunk, (period,), jobs, chunk, crashed, ordered=False)
+
+    def receive(
+        self,
+        jobs: Iterable[Job],
+        period: str | None,
+        version: int,
+        *,
+        crashed: Callable[[Job], CollectReport],
+        chunk: int = 16,
+    ) -> Iterator[CollectReport]:
+        """Read and store every (path, received_at), each chunk in one transaction of the worker
+        (``duban_app.receive``); a report per file, in the order given. ``crashed`` stores, in
+        this process, a file whose reading killed a worker twice."""
+        return self._run(_receive_chunk, (period, version), jobs, chunk, crashed, ordered=True)
+
+    def _run(
+        self,
+        task: Callable[..., list[Any]],
+        args: tuple[Any, ...],
+        jobs: Iterable[Any],
+        chunk: int,
+        crashed: Callable[[Any], Any],
+        *,
+        ordered: bool,
+    ) -> Iterator[Any]:
+        """``task(chunk, *args)`` on the workers (``task(chunk, ticket, *args)`` when
+        ``ordered``), results per job in order; at most ``3 × workers`` chunks of ``chunk`` jobs
+        in flight. ``jobs`` is consumed as chunks are sent (it may be a generator)."""
+
+        def send(part: list[Any]) -> Future[list[Any]]:
+            pool = self._pool()
+            if not ordered:
+                return pool.submit(task, part, *args)
+            self._tickets += 1
+            return pool.submit(task, part, self._tickets - 1, *args)
+
         source = iter(jobs)
-        chunks: deque[list[Job]] = deque()
-        flight: deque[tuple[list[Job], Future[list[ParsedFile]]]] = deque()
+        chunks: deque[list[Any]] = deque()
+        flight: deque[tuple[list[Any], Future[list[Any]]]] = deque()
 
         def refill() -> None:
             while len(chunks) + len(flight) < self.workers * 3 and (part := list(islice(source, chunk))):
@@ -209,7 +286,7 @@ class ReaderPool:
         while chunks or flight:
             try:
                 while chunks and len(flight) < self.workers * 3:
-                    fut = self._pool().submit(_read_chunk, chunks[0], period)
+                    fut = send(chunks[0])
                     flight.append((chunks.popleft(), fut))  # taken only once submitted: never lost
                     refill()
                 part, fut = flight[0]
@@ -223,26 +300,34 @@ class ReaderPool:
                 flight.clear()
                 chunks.clear()
                 for part in pending:
-                    yield from self._one_by_one(part, period)
+                    yield from self._one_by_one(send, part, crashed)
                 continue
             refill()
             yield from done
 
-    def _one_by_one(self, jobs: list[Job], period: str | None) -> Iterator[ParsedFile]:
+    def _one_by_one(
+        self, send: Callable[[list[Any]], Future[list[Any]]], jobs: list[Any], crashed: Callable[[Any], Any]
+    ) -> Iterator[Any]:
         for job in jobs:
             try:
-                yield self._pool().submit(_read_chunk, [job], period).result()[0]
+                yield send([job]).result()[0]
             except BrokenProcessPool:
                 log.error("the reader process died reading %s; the file is quarantined", job[0])
                 self._restart()
-                yield _crashed(job[0], job[1], self.state[3])
+                yield crashed(job)
 
 
 _SHARED: tuple[Any, ReaderPool] | None = None
 
 
 def reader_pool(
-    catalogue: Catalogue, directory: UnitDirectory, cfg: CollectionConfig, home: Path, *, workers: int
+    catalogue: Catalogue,
+    directory: UnitDirectory,
+    cfg: CollectionConfig,
+    home: Path,
+    *,
+    workers: int,
+    store_url: str | None = None,
 ) -> ReaderPool:
     """The process's pool for these inputs, kept between batches of one run (started once)."""
     global _SHARED
@@ -253,12 +338,13 @@ def reader_pool(
         cfg.model_dump_json(),
         str(home),
         workers,
+        store_url,
     )
     if _SHARED is not None and _SHARED[0] == key and _SHARED[1].state[0] is catalogue:
         return _SHARED[1]
     if _SHARED is not None:
         _SHARED[1].close()
-    _SHARED = (key, ReaderPool(catalogue, directory, cfg, home, workers=workers))
+    _SHARED = (key, ReaderPool(catalogue, directory, cfg, home, workers=workers, store_url=store_url))
     return _SHARED[1]
 
 

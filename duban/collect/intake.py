@@ -221,7 +221,7 @@ def store_submissions(store: Store, entries: Sequence[NewSubmission]) -> list[Ou
     if not entries:
         return []
     at = now()
-    with store.session() as s:
+    with store.writing() as s:
         stored = {
             k: (i, st)
             for k, i, st in s.execute(

@@ -88,7 +88,7 @@ def store_api_page(
     """
     at = now()
     keys = [f"api:{source}:{e.record_id}:{e.content_hash}" for e in entries]
-    with store.session() as s:
+    with store.writing() as s:
         seen = (
             set(s.scalars(select(SubmissionRow.dedupe_key).where(SubmissionRow.dedupe_key.in_(keys))))
             if keys
