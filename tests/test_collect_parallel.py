@@ -151,6 +151,55 @@ def test_a_file_is_kept_as_received_and_its_rows_are_counted_not_copied(
         assert sub.meta["rows"] == len(tables[sub.sheet].rows) > 0
 
 
+def test_readers_store_in_the_order_given_so_the_later_of_equal_arrivals_wins(tmp_path: Path) -> None:
+    """A unit's corrections arriving at the same second (unpacked from one archive): stored by
+    two readers, one file per chunk, the one given last is accepted, as in one process."""
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, _ = ctx.catalogue()
+        item = next(i for i in catalogue.items if i.assignments)
+        unit = item.assignments[0].unit
+        folder = tmp_path / "returns"
+        folder.mkdir()
+        paths = []
+        for version in range(24):
+            path = folder / f"{PERIOD}_{unit}_第{version:02d}版.csv"
+            path.write_text(
+                f"任务编码,完成状态,完成进度(%),本期进展情况\n{item.id},推进中,{version},第{version}版\n"
+            )
+            paths.append(path)
+        same = datetime(2027, 1, 4, 9, tzinfo=SHANGHAI)
+        rep = collect_files(ctx, paths, period=PERIOD, received_at=lambda _: same, workers=2)
+        with ctx.store.session() as s:
+            states = {Path(r.source_ref).name: r.state for r in s.scalars(select(SubmissionRow))}
+    finally:
+        ctx.close()
+    assert rep.submissions_new == 24 and rep.quarantined == 0
+    assert [name for name, state in states.items() if state == "accepted"] == [paths[-1].name]
+    assert sorted(states.values()).count("superseded") == 23
+
+
+def test_a_path_that_cannot_be_opened_is_quarantined_and_the_batch_goes_on(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    folder, _ = inbox
+    files = find_files(folder)[:6]
+    missing = tmp_path / "已删除.xlsx"
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        rep = collect_files(ctx, [*files[:3], missing, folder, *files[3:]], period=PERIOD, workers=2)
+        with ctx.store.session() as s:
+            refused = {Path(r.source_ref).name: r.reason for r in s.scalars(select(SubmissionRow))}
+            refused = {k: v for k, v in refused.items() if v and "cannot open" in v}
+    finally:
+        ctx.close()
+    assert rep.files == 8
+    assert sorted(refused) == sorted([missing.name, folder.name])  # a folder given as a file, too
+    assert rep.findings["unreadable"] >= 2 and rep.submissions_new >= 8
+
+
 def _received(name: str, at: datetime, sha: str) -> Received:
     return Received(source="file", source_ref=f"/inbox/{name}", received_at=at, sha256=sha)
 
