@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from duban.gcpause import no_gc
+
 __all__ = ["load", "save"]
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,9 @@ def _path(cache_dir: Path, kind: str, key: bytes) -> Path:
 def load(cache_dir: Path, kind: str, key: bytes) -> Any | None:
     """The value saved under ``key``, or None (absent, unreadable or damaged)."""
     try:
-        return marshal.loads(_path(cache_dir, kind, key).read_bytes())
+        blob = _path(cache_dir, kind, key).read_bytes()
+        with no_gc():
+            return marshal.loads(blob)
     except (OSError, EOFError, ValueError, TypeError):
         return None
 

@@ -23,6 +23,7 @@ from duban import diskcache
 from duban.catalogue.clauses import is_placeholder_name
 from duban.domain import Assignment, Catalogue, Finding, FindingKind, Item
 from duban.errors import ConfigError
+from duban.gcpause import no_gc
 
 __all__ = ["Resolution", "Supervisor", "Unit", "UnitDirectory", "name_key", "resolve_catalogue"]
 
@@ -184,6 +185,11 @@ class UnitDirectory:
             raise ConfigError(
                 f"{path}: expected a mapping with a 'units:' list (and optional 'placeholders:')"
             )
+        with no_gc():
+            return cls._from_data(data, path)
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], path: Path) -> UnitDirectory:
         placeholders = _strings(data.get("placeholders"), path, "placeholders", "placeholders")
         units = [_unit_from(entry, path, i) for i, entry in enumerate(data["units"])]
         seen: dict[str, int] = {}

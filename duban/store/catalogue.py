@@ -286,7 +286,8 @@ def load_catalogue(
         assert plan is not None
         # the version's identity: a store rebuilt and re-imported has other import times
         identity = (*key, str(cv.imported_at), cv.plan_id, cv.version)
-        cat = _build(plan, cv.source_name, _version_rows(s, cv, cache_dir, identity))
+        with no_gc():
+            cat = _build(plan, cv.source_name, _version_rows(s, cv, cache_dir, identity))
         if len(_LOADED) >= 8:
             _LOADED.clear()
         _LOADED[key] = cat
