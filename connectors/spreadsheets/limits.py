@@ -12,10 +12,12 @@ import re
 import struct
 import subprocess
 import sys
+from functools import reduce
+from operator import or_
 
 from duban.errors import SubmissionUnreadable
 
-from .sniff import Member, member_bytes
+from .sniff import Member, member_data
 
 __all__ = [
     "MAX_CELLS",
@@ -47,11 +49,21 @@ _ROW_REF = re.compile(rb'\br *= *"(\d+)"')
 _ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row[ />]")
 _CELL_TAG = re.compile(rb"<(?:[\w.-]+:)?c[ />]")
 _NO_REF = re.compile(rb"<(?:[\w.-]+:)?c(?![^>]*\br *=)(?:[ /][^>]*)?>")
+# A cell tag as Excel, WPS, LibreOffice and openpyxl write it: its reference first (one or two
+# capitals, one to three digits), then at most a style and a type, the common forms tried first.
+# This finds any other cell tag (see _plain_cells); a ``<c`` followed by anything but a space,
+# ``/`` or ``>`` is another element.
+_ODD_CELL = re.compile(
+    rb'<c(?! r="[A-Z]{1,2}+[0-9]{1,3}+"'
+    rb'(?: t="s">|>| t="[A-Za-z]++"/?+>| s="[0-9]++"(?: t="[A-Za-z]++")?+/?+>|/>))(?=[\s/>])'
+)
+_PREFIXED_CELL = re.compile(rb":c(?=[\s/>])")  # <x:c …>, a cell too for calamine and sheet_extent
 _SST_OPEN = re.compile(rb"<(?:[\w.-]+:)?sst[\s>/]")
 _UNIQUE_COUNT = re.compile(rb"\buniqueCount\s*=\s*[\"']\s*(\d+)")
 _MIN_STRING_BYTES = 5  # the smallest shared string item, <si/>
 _STRINGS_FLOOR = 100_000  # a declared uniqueCount calamine may reserve for harmlessly (~2.4 MB)
 _DEFLATE_MAX_RATIO = 1032  # deflate cannot inflate more than this
+_SST_GLANCE = 256  # Excel, WPS and openpyxl end the shared-string root tag within ~170 bytes
 
 
 def _fail(source: str, en: str, zh: str) -> SubmissionUnreadable:
@@ -66,21 +78,24 @@ def check_zip(members: list[Member], source: str, max_uncompressed: int) -> None
             f"workbook package has {len(members)} parts (limit {MAX_MEMBERS})",
             "文件结构异常（部件过多），已拒收",
         )
-    if len({m.name for m in members}) != len(members):
+    if not members:
+        return
+    names, _, sizes, flags, _, _ = zip(*members, strict=True)  # the directory's columns
+    if len(set(names)) != len(names):
         # the checks here read one copy of a part and the reader another: a forged package
         raise _fail(
             source,
             "workbook package holds two parts of the same name: damaged or forged",
             "文件结构异常（部件重名），疑似损坏或伪造文件，已拒收",
         )
-    total = sum(m.size for m in members)
+    total = sum(sizes)
     if total > max_uncompressed:
         raise _fail(
             source,
             f"workbook expands to {total:,} bytes (limit {max_uncompressed:,}): possible zip bomb",
             f"文件解压后过大（{total:,} 字节，上限 {max_uncompressed:,} 字节），疑似异常文件，已拒收",
         )
-    for m in members:
+    for m in members if max(sizes) > RATIO_FLOOR else ():
         if m.size > RATIO_FLOOR and m.size > MAX_RATIO * max(m.compressed, 1):
             ratio = m.size // max(m.compressed, 1)
             raise _fail(
@@ -88,7 +103,7 @@ def check_zip(members: list[Member], source: str, max_uncompressed: int) -> None
                 f"part {m.name} inflates {ratio}:1 to {m.size:,} bytes: possible zip bomb",
                 "文件压缩比异常，疑似异常文件，已拒收",
             )
-    if any(m.flags & 0x1 for m in members):
+    if reduce(or_, flags) & 0x1:
         raise _fail(
             source, "password-protected workbook package (encrypted zip)", "文件已加密，请取消密码后重新报送"
         )
@@ -170,14 +185,39 @@ def _column_number(letters: bytes) -> int:
     return n
 
 
+def _plain_cells(xml: bytes) -> bool:
+    """Whether every cell tag of a sheet is written as Excel, WPS, LibreOffice and openpyxl
+    write it, ``<c r="AB123" s="4" t="s">``, which bounds the sheet to 999 rows × 702 columns.
+
+    Two scans of the raw XML that do work only at a ``<c`` or a ``:c``. Sound because both
+    readers see a cell only where such a ``c`` is followed by whitespace, ``/`` or ``>``:
+    calamine (an element named ``c``, with any prefix) and the exact measurement below
+    (``_CELL_OPEN`` and ``_NO_REF``, on the XML with ``'``→``"`` and tab/CR/LF→space). A sheet
+    passing has no prefixed cell, and each unprefixed cell tag holds its reference first, spelled
+    ``r="`` + one or two capitals + one to three digits + ``"``, then nothing but
+    `` s="digits"``, `` t="letters"``, ``/`` and ``>``: no quote, spacing or second ``r`` for
+    either reader to take another reference from, and no cell without one (``_NO_REF`` finds
+    none). Every reference is then within ZZ999: 701,298 cells at most, under ``MAX_CELLS``,
+    whatever else the sheet holds — so the measurement would pass it as well. Any other
+    spelling (a sheet past row 999 among them) is left to the screen and measurement below.
+    """
+    return _ODD_CELL.search(xml) is None and _PREFIXED_CELL.search(xml) is None
+
+
 def sheet_extent(xml: bytes) -> tuple[int, int]:
     """An upper bound of (rows, columns) of the dense range calamine builds for a sheet.
 
-    Ordinary sheets pass the screen and get its bound without more work; only far
-    references, unusual spellings or reference-less cells are measured with regular
-    expressions, which read every reference as calamine does (any quote, any spacing, any
-    case, any number of digits, every ``r`` of a tag).
+    Ordinary sheets pass a screen and get its bound without more work (``_plain_cells``, then
+    the shape screens); only far references, unusual spellings or reference-less cells are
+    measured with regular expressions, which read every reference as calamine does (any
+    quote, any spacing, any case, any number of digits, every ``r`` of a tag).
     """
+    return (999, 702) if _plain_cells(xml) else _extent(xml)
+
+
+def _extent(xml: bytes) -> tuple[int, int]:
+    """``sheet_extent`` for a sheet ``_plain_cells`` does not settle: the shape screens, then
+    the exact measurement."""
     shape = xml.translate(_SHAPE)
     # the common sheet passes the quick screen's first test, which implies the first three of
     # _screen_holds: only the spelling is left to check
@@ -196,18 +236,36 @@ def sheet_extent(xml: bytes) -> tuple[int, int]:
 
 
 def check_sheet_extents(data: bytes, members: list[Member], source: str) -> None:
-    """Refuse an .xlsx whose sheet would make calamine build a range past ``MAX_CELLS``."""
+    """Refuse an .xlsx whose sheet would make calamine build a range past ``MAX_CELLS``.
+
+    Each sheet part is inflated once, from its own directory entry (a repeated name reads the
+    first part of that name, as a look-up by name would; ``check_zip`` refuses such packages).
+    """
+    first: dict[str, Member] = {}
     for m in members:
-        if not (m.name.startswith("xl/worksheets/") and m.name.endswith(".xml")):
+        name = m.name
+        if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
             continue
-        rows, cols = sheet_extent(member_bytes(data, members, m.name, m.size + 1))
+        rows, cols = sheet_extent(member_data(data, first.setdefault(name, m), m.size + 1))
         if rows * cols > MAX_CELLS:
             raise _fail(
                 source,
-                f"sheet part {m.name} spans {rows:,} rows × {cols:,} columns "
+                f"sheet part {name} spans {rows:,} rows × {cols:,} columns "
                 f"(more than {MAX_CELLS:,} cells): refused",
                 f"工作表范围过大（{rows:,} 行 × {cols:,} 列），疑似异常文件，已拒收",
             )
+
+
+def _overstated(head: bytes, start: int, end: int, part: Member) -> tuple[int, int] | None:
+    """(declared, size) when the root tag in ``head[start:end]`` declares more strings than
+    the part can hold; None when it declares none or a plausible count."""
+    at = head.find(b"uniqueCount", start, end)  # where a match must begin: the regex has no literal lead
+    found = _UNIQUE_COUNT.search(head, at, end) if at != -1 else None
+    if found is None:
+        return None
+    declared = _number(found.group(1))
+    size = part.size if part.method == 0 else min(part.size, _DEFLATE_MAX_RATIO * (part.compressed + 1))
+    return (declared, size) if declared > max(size // _MIN_STRING_BYTES, _STRINGS_FLOOR) else None
 
 
 def check_shared_strings(data: bytes, members: list[Member], source: str) -> None:
@@ -216,23 +274,31 @@ def check_shared_strings(data: bytes, members: list[Member], source: str) -> Non
     calamine reserves room for ``uniqueCount`` strings (24 bytes each) before reading one:
     ``uniqueCount="4294967295"`` asks for 103 GB and aborts the process. A string item takes
     at least five bytes (``<si/>``), so the part's size bounds the count; only the start of
-    the inflated part is read (the root tag, unless it is padded past the first 4 KB).
+    the inflated part is read (the root tag, unless it is padded past the first 4 KB or starts
+    there, after a long comment say: calamine still finds it, so the whole part is read then).
+
+    A glance at the first ``_SST_GLANCE`` bytes passes the common part: when it holds the whole
+    root tag, the 4 KB read finds that same tag (the leftmost ``<sst``, and the first ``>`` after
+    it). Anything else, a refusal included, is decided by the 4 KB read, so a stream damaged
+    past the glance is judged as before.
     """
     part = next((m for m in members if m.name == "xl/sharedStrings.xml"), None)
     if part is None:
         return
-    head = member_bytes(data, members, part.name, 4096)
+    glance = member_data(data, part, _SST_GLANCE)
+    root = _SST_OPEN.search(glance)
+    end = glance.find(b">", root.end() - 1) if root is not None else -1
+    if root is not None and end != -1 and _overstated(glance, root.start(), end, part) is None:
+        return
+    head = member_data(data, part, 4096)
     root = _SST_OPEN.search(head)
-    if root is not None and head.find(b">", root.end() - 1) == -1:
-        head = member_bytes(data, members, part.name, part.size + 1)  # a padded root tag
+    if (root is None and len(head) == 4096) or (root is not None and head.find(b">", root.end() - 1) == -1):
+        head = member_data(data, part, part.size + 1)  # a root tag past the first 4 KB, or padded
     root = _SST_OPEN.search(head)
     end = head.find(b">", root.end() - 1) if root is not None else -1
-    found = _UNIQUE_COUNT.search(head, root.start(), end) if root is not None and end != -1 else None
-    if found is None:
-        return
-    declared = _number(found.group(1))
-    size = part.size if part.method == 0 else min(part.size, _DEFLATE_MAX_RATIO * (part.compressed + 1))
-    if declared > max(size // _MIN_STRING_BYTES, _STRINGS_FLOOR):
+    over = _overstated(head, root.start(), end, part) if root is not None and end != -1 else None
+    if over is not None:
+        declared, size = over
         raise _fail(
             source,
             f"shared-string table declares {declared:,} strings in a part of {size:,} bytes: refused",

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .text import delimiter, looks_binary
 
-__all__ = ["Member", "Probe", "member_bytes", "probe", "sniff_format", "zip_members"]
+__all__ = ["Member", "Probe", "member_bytes", "member_data", "probe", "sniff_format", "zip_members"]
 
 HEAD = 65_536
 
@@ -59,6 +59,7 @@ class Probe:
 
 _EOCD = struct.Struct("<4sHHHHIIH")
 _CDIR = struct.Struct("<4s4xHH8xIIHHH8xI")
+_LOCAL = struct.Struct("<HH")
 
 
 def zip_members(data: bytes) -> list[Member]:
@@ -75,17 +76,18 @@ def zip_members(data: bytes) -> list[Member]:
     if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_at < 0:
         return _zipfile_members(data)
     members: list[Member] = []
+    append, unpack, new = members.append, _CDIR.unpack_from, tuple.__new__  # new: Member() minus its __new__
     pos = cd_at
     for _ in range(count):
         if pos + 46 > at:
             raise zipfile.BadZipFile("truncated central directory")
-        sig, flags, method, csize, usize, nlen, elen, clen, offset = _CDIR.unpack_from(data, pos)
+        sig, flags, method, csize, usize, nlen, elen, clen, offset = unpack(data, pos)
         if sig != b"PK\x01\x02":
             raise zipfile.BadZipFile("bad central directory entry")
         if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
             return _zipfile_members(data)
         name = data[pos + 46 : pos + 46 + nlen].decode("utf-8", "replace")  # part names are ASCII
-        members.append(Member(name, csize, usize, flags, method, offset))
+        append(new(Member, (name, csize, usize, flags, method, offset)))
         pos += 46 + nlen + elen + clen
     return members
 
@@ -126,17 +128,22 @@ def member_bytes(data: bytes, members: list[Member], name: str, limit: int) -> b
     """At most ``limit`` bytes of a zip member, inflated from ``data`` (b"" when absent or
     unreadable): a small part can be looked at without trusting its declared size."""
     member = next((m for m in members if m.name == name), None)
-    if member is None or member.flags & 0x1 or data[member.offset : member.offset + 4] != b"PK\x03\x04":
+    return b"" if member is None else member_data(data, member, limit)
+
+
+def member_data(data: bytes, member: Member, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``member`` (one of ``data``'s), as ``member_bytes`` reads them."""
+    offset = member.offset
+    if member.flags & 0x1 or data[offset : offset + 4] != b"PK\x03\x04":
         return b""
-    nlen, elen = struct.unpack_from("<HH", data, member.offset + 26)
-    start = member.offset + 30 + nlen + elen
+    nlen, elen = _LOCAL.unpack_from(data, offset + 26)
+    start = offset + 30 + nlen + elen
     if member.method == 0:
         return data[start : start + member.compressed][:limit]
-    raw = memoryview(data)[start : start + member.compressed]  # inflated without a copy
     if member.method != 8:
         return b""
-    try:
-        return zlib.decompressobj(-15).decompress(raw, limit)
+    try:  # inflated from a view: the compressed bytes are not copied
+        return zlib.decompressobj(-15).decompress(memoryview(data)[start : start + member.compressed], limit)
     except zlib.error:
         return b""
 
