@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, bindparam, select
 
-from duban.store.db import Store
+from duban.store.db import Store, to_shanghai
 from duban.store.fetch import no_gc, plain_rows
 from duban.store.models import SubmissionItemRow, SubmissionRow
 
@@ -31,11 +31,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEXTS = ("narrative", "problems", "next_steps", "coordination")
 #: Columns ``read_current`` may add to every row after (submission id, unit, item id).
 COLUMNS = ("status", "progress", "valid", *TEXTS)
-
-
-def to_shanghai(dt: datetime) -> datetime:
-    """Stored timestamps come back naive from SQLite (written in Shanghai time) and in UTC from PostgreSQL."""
-    return dt.replace(tzinfo=SHANGHAI) if dt.tzinfo is None else dt.astimezone(SHANGHAI)
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from connectors.spreadsheets import read_tables
 from duban.collect.intake import NewSubmission, Received, file_sha256, store_submissions
 from duban.periods import parse_period, work_calendar
 from duban.settings import REPO_ROOT, Settings
-from duban.store import Store
+from duban.store import Store, open_store
 from duban.store.db import SHANGHAI
 from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
 from duban_app.catalogue import import_plan
@@ -29,6 +29,7 @@ from duban_app.context import AppContext
 from duban_app.readers import ReaderPool
 from duban_app.simulate import generate_quarter
 from tests.builders import reported
+from tests.conftest import _truncate
 
 PERIOD = "2026Q4"
 PLAN = REPO_ROOT / "config" / "plans" / "lishui-2022-29.txt"
@@ -57,8 +58,10 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dat
     return folder, arrivals
 
 
-def _collect(home: Path, folder: Path, arrivals: dict[str, datetime], workers: int) -> dict[str, Any]:
-    ctx = AppContext(Settings(home=home))
+def _collect(
+    home: Path, folder: Path, arrivals: dict[str, datetime], workers: int, db: str | None = None
+) -> dict[str, Any]:
+    ctx = AppContext(Settings(home=home, database_url=db))
     try:
         import_plan(ctx, PLAN)
         fallback = datetime(2027, 1, 4, 9, tzinfo=SHANGHAI)
@@ -97,6 +100,18 @@ def test_two_reader_processes_store_what_one_process_stores(
     assert rep["items_accepted"] == len(one["items"])  # superseded files' items included: history
     states = {s[2] for s in one["submissions"]}
     assert "superseded" in states  # the demo quarter has a resubmission
+
+
+@pytest.mark.postgres
+def test_two_readers_storing_into_postgresql_store_what_one_process_stores(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path, pg_url: str
+) -> None:
+    """Each reader stores its chunks over its own connection, taking turns by the advisory lock."""
+    folder, arrivals = inbox
+    one = _collect(tmp_path / "one", folder, arrivals, workers=1)
+    _truncate(open_store(pg_url))
+    two = _collect(tmp_path / "two", folder, arrivals, workers=2, db=pg_url)
+    assert one == two
 
 
 def test_a_dead_reader_process_is_replaced_and_every_file_is_read_once(

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from duban.domain import Finding, FindingKind, ReportedItem
+from duban.store.db import to_shanghai
 from duban.store.models import FindingRow, SubmissionRow
 
 __all__ = [
@@ -240,7 +241,7 @@ def settle_rivals(s: Session, candidates: Iterable[Any], key: Any, at: datetime)
                     "submission_id": r.id,
                     "message_zh": (
                         f"{r.unit}报送的“{Path(r.source_ref).name}”"
-                        f"已被{winner.received_at:%Y-%m-%d %H:%M}收到的新版本替代"
+                        f"已被{to_shanghai(winner.received_at):%Y-%m-%d %H:%M}收到的新版本替代"
                     ),
                     "message_en": f"submission {r.id} ({r.source_ref}) superseded by {winner.id}",
                     "evidence": {"superseded_by": winner.id, "source_ref": r.source_ref},

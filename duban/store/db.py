@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Store", "lock_writes", "now", "open_store", "upgrade"]
+__all__ = ["Store", "lock_writes", "now", "open_store", "to_shanghai", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -40,6 +40,11 @@ WRITE_LOCK_KEY = 0x64756261
 def now() -> datetime:
     """Timezone-aware now in Asia/Shanghai (business time)."""
     return datetime.now(SHANGHAI)
+
+
+def to_shanghai(dt: datetime) -> datetime:
+    """Stored timestamps come back naive from SQLite (written in Shanghai time) and in UTC from PostgreSQL."""
+    return dt.replace(tzinfo=SHANGHAI) if dt.tzinfo is None else dt.astimezone(SHANGHAI)
 
 
 def _alembic_config(url: str) -> Config:
