@@ -18,7 +18,7 @@ import xlwt
 
 import connectors.spreadsheets.limits as limits
 from connectors.spreadsheets import read_tables
-from connectors.spreadsheets.body import _row_builder, _table_end, read_body
+from connectors.spreadsheets.body import _table_end, read_body
 from connectors.spreadsheets.headers import _LETTERLESS_NEVER_MATCH, match_header
 from connectors.spreadsheets.hints import normalize_period
 from connectors.spreadsheets.layout import find_header, read_meta
@@ -224,20 +224,6 @@ def test_every_column_taken_and_columns_picked_read_alike() -> None:
     h1, h2 = find_header(rows), find_header(wide)
     assert h1 is not None and h2 is not None
     assert read_body(rows, h1.columns, 1, 1, 1) == read_body(wide, h2.columns, 1, 1, 1)
-
-
-def test_row_builder_matches_dict_of_zip() -> None:
-    fields = ("item_id", "status", "progress")
-    build = _row_builder(fields)
-    values = ("T1", None, 3.0)
-    made = build(*values)
-    assert made == dict(zip(fields, values, strict=True))
-    assert list(made) == list(fields)
-    assert _row_builder(fields) is build  # written once per set of fields
-    odd = _row_builder((1, "x"))  # type: ignore[arg-type]
-    assert odd("a", "b") == {1: "a", "x": "b"}
-    quote = ("it's", 'say "x"')
-    assert _row_builder(quote)(1, 2) == {"it's": 1, 'say "x"': 2}
 
 
 @pytest.mark.parametrize("text", ["0571-82061073", "2027-01-08", "12,345.00", "(1)", "# * %"])

@@ -1,15 +1,15 @@
 """The body of a report table: where it ends, and its values, cleaned, as ``SubmissionRow``s.
 
 Thousands of returned files are read each quarter, so this walks as little as it can in
-Python: the end of the table is found on whole rows with C-level calls, values are cleaned
-a column at a time, and rows are built with ``map``.
+Python: the end of the table is found on whole rows with C-level calls, and each row is
+cleaned and built by one function written for the table's layout of columns.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import starmap
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -30,6 +30,7 @@ _FOOTER = re.compile(
 _FOOTER_START = frozenset("合总填制审复负单分联说注备附")
 _FOOTER_HEAD = re.compile(r"[合总填制审复负单分联说注备附\s]")  # a footer's first letter, or a space
 _first = itemgetter(0)
+_second = itemgetter(1)
 _MAX_NOTES = 5
 
 
@@ -59,33 +60,6 @@ def _footer_note(row: list[Any], number: int) -> str:
     return f"table ends at footer row {number}: {text[:120]}"
 
 
-def _clean_column(col: tuple[Any, ...]) -> tuple[tuple[Any, ...] | list[Any], bool]:
-    """A column's values with strings stripped (empty → None), and whether any text in it
-    could be an Excel error value (``#N/A`` …: the only values starting with ``#``).
-
-    Most columns of a filled report are all text (stripped with one ``map``) or all numbers
-    (returned as they are), handled with C-level calls; only mixed columns are walked value
-    by value. Nothing is hashed: ``min`` over the text tells whether a ``#`` can occur.
-    """
-    if col[0].__class__ is str:
-        try:
-            stripped = list(map(str.strip, col))
-        except TypeError:  # not all text after all
-            pass
-        else:
-            first = min(stripped)  # "" sorts first: a column without empty text is settled here
-            if first:
-                return stripped, first[:1] <= "#"
-            if not any(stripped):
-                return [None] * len(stripped), False
-            stripped = [v or None for v in stripped]
-            return stripped, min(filter(None, stripped))[:1] <= "#"
-    if str not in set(map(type, col)):
-        return col, False
-    out = [(v.strip() or None) if v.__class__ is str else v for v in col]
-    return out, min([v for v in out if v.__class__ is str], default="$")[:1] <= "#"
-
-
 def _blank(row: list[Any]) -> bool:
     return all(is_empty(v) for v in row)
 
@@ -93,29 +67,31 @@ def _blank(row: list[Any]) -> bool:
 def _table_end(body: list[list[Any]]) -> tuple[int, bool]:
     """Where the table ends in ``body``: before a run of blank rows or at a footer row.
 
-    Works on whole rows with C-level calls (``any`` per row, a byte search for the blank
-    run); only candidate rows are looked at in Python.
+    Works on whole rows with C-level calls (the first cells, ``any`` per row when a row
+    may be blank, a byte search for the blank run); only candidate rows are looked at in
+    Python.
     """
-    filled = bytes(map(any, body))  # 0: no truthy cell, so possibly blank
     end = len(body)
-    run = b"\x00" * BLANK_RUN_END
-    pos = filled.find(run)
-    while pos != -1:
-        not_blank = next((k for k in range(pos, pos + BLANK_RUN_END) if not _blank(body[k])), None)
-        if not_blank is None:
-            end = pos
-            break
-        pos = filled.find(run, not_blank + 1)
-    scan = body[:end]
-    if all(scan):  # every row has a first cell
-        heads = list(map(_first, scan))
+    heads = list(map(_first, body)) if all(body) else None  # every row has a first cell
+    filled = b""
+    if heads is None or not all(heads):  # only a row headed by an empty cell can be blank
+        filled = bytes(map(any, body))  # 0: no truthy cell, so possibly blank
+        run = b"\x00" * BLANK_RUN_END
+        pos = filled.find(run)
+        while pos != -1:
+            not_blank = next((k for k in range(pos, pos + BLANK_RUN_END) if not _blank(body[k])), None)
+            if not_blank is None:
+                end = pos
+                break
+            pos = filled.find(run, not_blank + 1)
+    if heads is not None:
+        if end < len(heads):
+            heads = heads[:end]
         try:  # the first letters of the heads, when all are text
             letters = "".join(map(_first, heads))
         except (TypeError, IndexError):
             letters = ""
-        if len(letters) == len(
-            heads
-        ):  # only rows headed by a footer's first letter or a space can be footers
+        if len(letters) == len(heads):  # only a row headed by a footer's letter or a space can be one
             for m in _FOOTER_HEAD.finditer(letters):
                 k = m.start()
                 first = next((v for v in body[k] if not is_empty(v)), None)
@@ -123,14 +99,14 @@ def _table_end(body: list[list[Any]]) -> tuple[int, bool]:
                     return k, True
             return end, False
     else:
-        heads = [r[0] if r else None for r in scan]
+        heads = [r[0] if r else None for r in body[:end]]
     footer_start = _FOOTER_START
     for k in range(end):
         head = heads[k]
         if head.__class__ is str and head:
             if head[0] not in footer_start and not head[0].isspace():
                 continue
-        elif (head is not None and head != "") or not filled[k]:
+        elif (head is not None and head != "") or not filled[k]:  # all heads filled: never read
             continue
         first = next((v for v in body[k] if not is_empty(v)), None)
         if first.__class__ is str and _FOOTER.match(first.strip()):
@@ -138,25 +114,62 @@ def _table_end(body: list[list[Any]]) -> tuple[int, bool]:
     return end, False
 
 
-_BUILDERS: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = {}
+_READERS: dict[tuple[tuple[Any, ...], tuple[int, ...], bool], Callable[..., list[SubmissionRow]]] = {}
+#: what the written function uses, bound as defaults: locals are the cheapest names to load.
+_READER_NAMES = {"_type": type, "_str": str, "_zip": zip, "_dict": dict, "_errors": EXCEL_ERRORS}
+_READER_NAMES["_Row"] = SubmissionRow
 
 
-def _row_builder(fields: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
-    """A function making a row's dict from its values, written for these fields (the way
-    ``dataclasses`` writes ``__init__``): a dict display is sized once, where
-    ``dict(zip(fields, values))`` grows twice on the way — half the cost for a report's
-    dozen columns. Field names enter the code as ``repr`` literals, never as code."""
-    builder = _BUILDERS.get(fields)
-    if builder is None:
-        if not all(f.__class__ is str for f in fields):
-            return lambda *values: dict(zip(fields, values, strict=True))
-        names = [f"v{i}" for i in range(len(fields))]
-        items = ", ".join(f"{f!r}: {v}" for f, v in zip(fields, names, strict=True))
-        builder = eval(f"lambda {', '.join(names)}: {{{items}}}", {"__builtins__": {}})
-        if len(_BUILDERS) > 1_000:
-            _BUILDERS.clear()
-        _BUILDERS[fields] = builder
-    return builder
+def _rows_reader(fields: tuple[Any, ...], index: tuple[int, ...], unpack: bool) -> Callable[..., Any]:
+    """A function turning grid rows into ``SubmissionRow``s, written once per layout of fields
+    and columns (the way ``dataclasses`` writes ``__init__``).
+
+    One loop cleans and builds each row with no call per value: cleaning column by column
+    and transposing twice cost twice as much. A value is stripped in place (empty → None);
+    only text sorting before ``$`` — empty, or starting with ``#`` like every Excel error
+    value — takes the slow branch, where an error becomes None and is recorded as ``(field
+    position, row number, text)`` in ``errors``. Rows left with no value are skipped.
+    ``unpack``: each row holds exactly these columns, in order; else values are taken by
+    index. Field names enter the code as ``repr`` literals of ``str`` only (other keys are
+    zipped in from a bound tuple), indexes as ints: never as code.
+    """
+    key = (fields, index, unpack)
+    reader = _READERS.get(key)
+    if reader is not None:
+        return reader
+    names = [f"v{j}" for j in range(len(fields))]
+    lines = ["    out = []", "    append = out.append", "    for n, row in _zip(numbers, table):"]
+    if unpack:
+        lines.append(f"        {', '.join(names)}, = row")
+    else:
+        lines += [f"        {v} = row[{int(c)}]" for v, c in zip(names, index, strict=True)]
+    for j, v in enumerate(names):
+        lines += [
+            f"        if _type({v}) is _str:",
+            f"            {v} = {v}.strip()",
+            f'            if {v} < "$":',
+            f"                if not {v}:",
+            f"                    {v} = None",
+            f"                elif {v} in _errors:",
+            f"                    errors.append(({j}, n, {v}))",
+            f"                    {v} = None",
+        ]
+    lines += [f"        if {' and '.join(f'{v} is None' for v in names)}:", "            continue"]
+    if all(f.__class__ is str for f in fields):  # a dict display: sized once, no zip
+        values = "{" + ", ".join(f"{f!r}: {v}" for f, v in zip(fields, names, strict=True)) + "}"
+    else:
+        values = f"_dict(_zip(_fields, ({', '.join(names)},)))"
+    lines += [f"        append(_Row(n, {values}))", "    return out"]
+    bound = {**_READER_NAMES, "_fields": fields}
+    signature = ", ".join(f"{name}={name}" for name in bound)
+    namespace: dict[str, Any] = {}
+    source = f"def read_rows(numbers, table, errors, {signature}):\n" + "\n".join(lines)
+    exec(source, {"__builtins__": {}, **bound}, namespace)
+    reader = namespace["read_rows"]
+    if len(_READERS) > 1_000:
+        _READERS.clear()
+    _READERS[key] = reader
+    return reader
 
 
 def read_body(
@@ -164,50 +177,33 @@ def read_body(
 ) -> tuple[list[SubmissionRow], list[str]]:
     """The data rows under the header, up to a blank run or a footer; blank rows skipped.
 
-    The row loop is kept out of Python where it can be: the end is found on whole rows,
-    the values are cleaned column by column, and rows are built with ``map``. A report of
-    a few dozen rows costs little more than calamine's own reading of it.
+    The end is found on whole rows with C-level calls; then one function written for this
+    layout of columns (``_rows_reader``) cleans each row's values and builds its row.
     """
-    cols = sorted(columns.items(), key=lambda kv: kv[1])
-    fields = [f for f, _ in cols]
-    index = [c for _, c in cols]
+    cols = sorted(columns.items(), key=_second)
+    fields = tuple(map(_first, cols))
+    index = tuple(map(_second, cols))
     width = max(index) + 1
-    nfields = len(fields)
     body = rows[start:]
     notes: list[str] = []
     end, footer = _table_end(body)
     if footer:
         notes.append(_footer_note(body[end], first_row + start + end))
     table = body[:end]
-    shortest = min(map(len, table), default=0)
-    if shortest == width == nfields and max(map(len, table)) == width:  # every column, nothing else
-        picked: list[Any] = table  # already in column order (index is 0 … width-1): no copy
-    elif table and shortest >= width:
-        picked = list(map(itemgetter(*index), table)) if nfields > 1 else [(r[index[0]],) for r in table]
-    else:
-        picked = [tuple(row[c] if c < len(row) else None for c in index) for row in table]
     out: list[SubmissionRow] = []
-    errors: list[str] = []
-    if picked:
-        # rows empty in the report's columns are dropped below, once cleaned (blank text → None)
-        cleaned = [_clean_column(col) for col in zip(*picked, strict=True)]
-        columns = [col for col, _ in cleaned]
-        for j, (col, may_err) in enumerate(cleaned):
-            if may_err and not EXCEL_ERRORS.isdisjoint(col):
-                col = columns[j] = list(col)
-                for k, v in enumerate(col):
-                    if v.__class__ is str and v in EXCEL_ERRORS:
-                        errors.append(f"{column_name(first_col - 1 + index[j])}{first_row + start + k} {v}")
-                        col[k] = None
-        values = list(zip(*columns, strict=True))
-        numbers: range | list[int] = range(first_row + start, first_row + start + len(values))
-        if b"\x00" in bytes(map(any, values)):  # rows of blanks (or errors) only are dropped
-            pairs = [(n, v) for n, v in zip(numbers, values) if any(v) or v.count(None) < nfields]  # noqa: B905
-            numbers, values = [n for n, _ in pairs], [v for _, v in pairs]
-        out = list(map(SubmissionRow, numbers, starmap(_row_builder(tuple(fields)), values)))
+    errors: list[tuple[int, int, str]] = []
+    if table:
+        shortest = min(map(len, table))
+        if shortest < width:  # a short row lacks the last columns: read as empty
+            table = [r if len(r) >= width else [*r, *repeat(None, width - len(r))] for r in table]
+        unpack = shortest == width == len(fields) and max(map(len, table)) == width
+        numbers = range(first_row + start, first_row + start + len(table))
+        out = _rows_reader(fields, index, unpack)(numbers, table, errors)
     if errors:
+        errors.sort()  # column by column, then down
+        shown = [f"{column_name(first_col - 1 + index[j])}{n} {v}" for j, n, v in errors[:_MAX_NOTES]]
         more = f" and {len(errors) - _MAX_NOTES} more" if len(errors) > _MAX_NOTES else ""
-        notes.append("Excel error values read as empty: " + ", ".join(errors[:_MAX_NOTES]) + more)
+        notes.append("Excel error values read as empty: " + ", ".join(shown) + more)
     if end < len(body):
         left = sum(1 for row in body[end + (1 if footer else 0) :] if not _blank(row))
         if left and not footer:

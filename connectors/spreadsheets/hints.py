@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
+from itertools import compress
 
 __all__ = ["find_period", "find_unit", "normalize_period", "parse_date", "period_in_rows"]
 
@@ -133,7 +134,8 @@ def _unit_value(text: str) -> str:
 def find_unit(rows: list[list[object]]) -> str | None:
     """The unit named by a ``填报单位：X`` label in ``rows`` (label and name in one cell or two)."""
     for row in rows:
-        for i, cell in enumerate(row):
+        for i in compress(range(len(row)), row):  # empty cells hold no label: skipped in C
+            cell = row[i]
             if not isinstance(cell, str) or ("单位" not in cell and "部门" not in cell):
                 continue
             m = _UNIT_LABEL.search(cell)

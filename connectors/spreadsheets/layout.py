@@ -40,6 +40,11 @@ _KEY_FIELDS = frozenset({"title", "item_id", "number", "narrative", "status"})
 _QUIET_ROWS = 2  # after a header, this many rows naming no field mean the data has begun
 _MISS = object()
 _cache_get = MATCH_CACHE.get
+_MAX_REMEMBERED = 2_000  # rows and headers remembered across files (cleared when full) …
+_MAX_REMEMBERED_WIDTH = 100  # … when no wider than this
+#: row → its cells naming a field; one-row header → its ``Header`` (top 0), across files.
+_ROWS: dict[tuple[Any, ...], dict[int, HeaderMatch]] = {}
+_HEADERS: dict[tuple[Any, ...], Header] = {}
 
 
 @dataclass
@@ -126,7 +131,7 @@ def _resolve(matches: dict[int, HeaderMatch], texts: dict[int, str]) -> Header:
 def _qualifies(matches: dict[int, HeaderMatch]) -> bool:
     """At least two fields named by a synonym, one of them identifying or reporting a task."""
     exact = {m.field for m in matches.values() if m.exact}
-    return len(exact) >= 2 and any(f in _KEY_FIELDS for f in exact)
+    return len(exact) >= 2 and not _KEY_FIELDS.isdisjoint(exact)
 
 
 def _any_exact(matches: dict[int, HeaderMatch]) -> bool:
@@ -134,20 +139,36 @@ def _any_exact(matches: dict[int, HeaderMatch]) -> bool:
 
 
 def _row_matches(row: list[Any]) -> dict[int, HeaderMatch]:
-    """The cells of a row naming a field. Looked up in the shared cache with one ``map``: only
-    text seen for the first time is matched (numbers and long text are never cached)."""
-    found: dict[int, HeaderMatch] = {}
-    for c, m in enumerate(map(_cache_get, row, repeat(_MISS))):
+    """The cells of a row naming a field (a shared dict: never to be changed).
+
+    Titles, label lines and headers repeat across a batch's files, so whole rows are
+    remembered (``_ROWS``, bounded), unless they hold long text like a data row. Otherwise
+    the cells are looked up in the heading cache with one ``map``: only text seen for the
+    first time is matched (numbers and long text are never cached)."""
+    key = tuple(row)
+    found = _ROWS.get(key)
+    if found is not None:
+        return found
+    found = {}
+    keep = True
+    for c, m in enumerate(map(_cache_get, key, repeat(_MISS))):
         if m is None:
             continue
         if m is _MISS:
-            value = row[c]
-            if value.__class__ is not str or not 0 < len(value) <= MAX_HEADING:
+            value = key[c]
+            if value.__class__ is not str:
+                continue
+            if not 0 < len(value) <= MAX_HEADING:
+                keep = keep and not value  # a row of long text is data: not worth remembering
                 continue
             m = match_header(value)
             if m is None:
                 continue
         found[c] = m
+    if keep and len(key) <= _MAX_REMEMBERED_WIDTH:
+        if len(_ROWS) >= _MAX_REMEMBERED:
+            _ROWS.clear()
+        _ROWS[key] = found
     return found
 
 
@@ -159,7 +180,7 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
     Scanning stops a few rows into the data once a header has been found.
     """
     limit = min(scan, len(rows))
-    best: tuple[tuple[int, int, int], int, int, dict[int, HeaderMatch], dict[int, str]] | None = None
+    best: tuple[tuple[int, int, int], int, int, dict[int, HeaderMatch], dict[int, str] | None] | None = None
     lower = _row_matches(rows[0]) if limit else {}
     quiet = 0  # rows without a synonym since the best header so far
     for r in range(limit):
@@ -172,7 +193,7 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
         if len(single) >= 2 and _qualifies(single):
             key = (len({m.field for m in single.values()}), 1, -r)
             if best is None or key > best[0]:
-                best = (key, r, r, single, {c: _text(rows[r][c]) for c in single})
+                best = (key, r, r, single, None)  # a single row's texts are read once it has won
         if lower and _any_exact(single) and _any_exact(lower):
             pair, texts = _pair(rows[r], rows[r + 1], lower)
             fields = {m.field for m in pair.values()}
@@ -184,6 +205,29 @@ def find_header(rows: list[list[Any]], scan: int = SCAN_ROWS) -> Header | None:
     if best is None:
         return None
     _, top, bottom, matches, texts = best
+    if texts is None:  # one header row: the same row in another file gives the same header
+        return _one_row_header(rows[top], top, matches)
+    return _header(rows, top, bottom, matches, texts)
+
+
+def _one_row_header(row: list[Any], top: int, matches: dict[int, HeaderMatch]) -> Header:
+    """The header of one row, remembered for rows of text only (a number's text may differ
+    between equal values, 1 and 1.0): the template's header is worked out once per batch."""
+    key = tuple(row)
+    known = _HEADERS.get(key)
+    if known is None:
+        known = _header([row], 0, 0, matches, {c: _text(row[c]) for c in matches})
+        if len(key) <= _MAX_REMEMBERED_WIDTH and all(v is None or v.__class__ is str for v in row):
+            if len(_HEADERS) >= _MAX_REMEMBERED:
+                _HEADERS.clear()
+            _HEADERS[key] = known
+    return Header(top, top, dict(known.columns), dict(known.headings), list(known.unknown), list(known.notes))
+
+
+def _header(
+    rows: list[list[Any]], top: int, bottom: int, matches: dict[int, HeaderMatch], texts: dict[int, str]
+) -> Header:
+    """The header of rows ``top``–``bottom``: one column per field, and the headings no field took."""
     header = _resolve(matches, texts)
     header.top, header.bottom = top, bottom
     used = set(header.columns.values())
