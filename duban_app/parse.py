@@ -25,7 +25,8 @@ from typing import Any
 
 from connectors.spreadsheets import read_content, read_tables
 from duban.collect.identify import identify
-from duban.collect.intake import file_key, keep_raw
+from duban.collect.intake import file_key
+from duban.collect.rawstore import keep_raw
 from duban.collect.rows import item_rows
 from duban.collect.validate import validate_table
 from duban.domain import Catalogue, Finding, ReportedItem, SheetTable
