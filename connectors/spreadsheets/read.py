@@ -223,13 +223,18 @@ def _read_text(path: Path, probe: Probe, source: str) -> list[SheetTable]:
 
 def _read_workbook(path: Path, probe: Probe, source: str) -> list[SheetTable]:
     with pc.CalamineWorkbook.from_filelike(io.BytesIO(probe.data)) as wb:  # by content, not by name
-        metas = wb.sheets_metadata
         meta: dict[str, str] = {}
-        if any(m.name == META_SHEET for m in metas):
+        visible: list[str] = []
+        hidden: list[str] = []
+        has_meta = False
+        for m in wb.sheets_metadata:  # one pass: each attribute of a sheet's metadata is built anew
+            name = m.name
+            if name == META_SHEET:
+                has_meta = True
+            elif m.typ == _WORKSHEET:
+                (visible if m.visible == _VISIBLE else hidden).append(name)
+        if has_meta:
             meta = read_meta(wb.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False))
-        sheets = [m for m in metas if m.typ == _WORKSHEET and m.name != META_SHEET]
-        visible = [m.name for m in sheets if m.visible == _VISIBLE]
-        hidden = [m.name for m in sheets if m.visible != _VISIBLE]
         tables, seen_data, error = _scan(wb, visible, source, path.name, meta, hidden=False)
         if not tables and hidden:
             tables, more, err2 = _scan(wb, hidden, source, path.name, meta, hidden=True)
