@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("duban.collect")
-#: Files stored per transaction in this process: a crash loses at most this many files' work.
+#: Files read and stored per transaction (fewer for a small batch, so every reader gets work): a
+#: crash loses at most this many files' work. Each transaction rewrites the index pages it
+#: touches and has a fixed cost: 64 files a chunk took ~15% less CPU than 32 for 2,000 files.
 _STORE_CHUNK = 64
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".csv", ".tsv", ".txt"}
 
@@ -108,7 +110,7 @@ def collect_files(
         pool = _readers(ctx, len(jobs), workers)
         if pool is not None:
             count = pool.workers
-            chunk = max(1, min(32, len(jobs) // (count * 4)))
+            chunk = max(1, min(_STORE_CHUNK, len(jobs) // (count * 4)))
             crashed = lambda job: receive_crashed(ctx.store, job, reading)  # noqa: E731
             reports: Iterable[CollectReport] = pool.receive(
                 jobs, period, version, crashed=crashed, chunk=chunk
