@@ -27,6 +27,7 @@ from duban_app.catalogue import import_plan
 from duban_app.collect import collect_files, find_files
 from duban_app.context import AppContext
 from duban_app.readers import ReaderPool
+from duban_app.receive import Reading, receive_crashed
 from duban_app.simulate import generate_quarter
 from tests.builders import reported
 from tests.conftest import _truncate
@@ -140,6 +141,55 @@ def test_a_dead_reader_process_is_replaced_and_every_file_is_read_once(
     readable = [f for f in parsed if f.quarantine is None]
     assert len(readable) == len(jobs) - 1  # only the PDF named .xlsx is refused
     assert all(t.unit for f in readable for t in f.tables)
+
+
+def test_a_reader_killed_while_storing_loses_and_repeats_nothing(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path
+) -> None:
+    """A reader dies mid-batch (holding its turn, maybe mid-transaction): its chunk rolls back,
+    the pool is replaced, the rest is read again and every file ends stored exactly once, as
+    when one process collects the folder."""
+    folder, arrivals = inbox
+    expected = _collect(tmp_path / "one", folder, arrivals, workers=1)
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, version = ctx.catalogue()
+        fallback = datetime(2027, 1, 4, 9, tzinfo=SHANGHAI)
+        jobs = [(str(p), arrivals.get(str(p), fallback)) for p in find_files(folder)]
+        reading = Reading(catalogue, version, ctx.directory, ctx.settings.collection, ctx.settings.home)
+        with ReaderPool(
+            catalogue,
+            ctx.directory,
+            ctx.settings.collection,
+            ctx.settings.home,
+            workers=2,
+            store_url=ctx.settings.db_url,
+        ) as pool:
+            reports = pool.receive(
+                jobs, None, version, chunk=3, crashed=lambda job: receive_crashed(ctx.store, job, reading)
+            )
+            done = [next(reports)]
+            executor = pool._executor
+            assert executor is not None
+            for victim in list(executor._processes):  # both: one of them holds the turn
+                os.kill(victim, signal.SIGKILL)
+            done += list(reports)
+            assert pool._executor is not executor  # replaced
+        with ctx.store.session() as s:
+            stored = sorted(
+                (Path(r.source_ref).name, r.sheet, r.state, r.unit, r.period, r.sha256, r.reason)
+                for r in s.scalars(select(SubmissionRow))
+            )
+            items = sorted(
+                (r.unit, r.item_id, r.status, r.progress, r.narrative, r.valid, r.row)
+                for r in s.scalars(select(SubmissionItemRow))
+            )
+    finally:
+        ctx.close()
+    assert len(done) == len(jobs) and sum(r.files for r in done) == len(jobs)
+    assert stored == expected["submissions"]  # nothing lost, nothing stored twice
+    assert items == expected["items"]
 
 
 def test_a_file_is_kept_as_received_and_its_rows_are_counted_not_copied(
@@ -297,6 +347,7 @@ from duban.settings import Settings
 from duban_app.catalogue import import_plan
 from duban_app.context import AppContext
 from duban_app.readers import ReaderPool
+from duban_app.receive import Reading, receive_crashed
 from tests.test_collect_parallel import PLAN
 
 ctx = AppContext(Settings(home=Path(sys.argv[1])))
