@@ -53,7 +53,7 @@ log = logging.getLogger("duban.collect")
 ReadJob = tuple[Path, str]  # (path, sha256)
 _STATE: tuple[Catalogue, UnitDirectory, CollectionConfig, Path, str | None] | None = None
 _STORE: Store | None = None  # the worker's own connection to the store (``receive``)
-_TURNS: tuple[Any, Any] | None = None  # (condition, next ticket to store): see ``_in_turn``
+_TURNS: tuple[Any, Any] | None = None  # (condition, next ticket to store): see ``_Turn``
 
 
 def worker_count(configured: int) -> int:
@@ -131,30 +131,64 @@ def _receive_chunk(jobs: list[Job], ticket: int, period: str | None, version: in
     assert _STATE is not None, "reader worker started without its state"
     catalogue, directory, cfg, home, url = _STATE
     assert url is not None, "a pool made without a store cannot store"
-    if _STORE is None:
-        _STORE = Store(url)  # migrated by the owner already
-    with _no_collection():
-        reading = Reading(catalogue, version, directory, cfg, home, period)
-        return receive_chunk(_STORE, jobs, reading, turn=_in_turn(ticket))
+    turn = _Turn(ticket)
+    try:
+        if _STORE is None:
+            _STORE = Store(url)  # migrated by the owner already
+        with _no_collection():
+            reading = Reading(catalogue, version, directory, cfg, home, period)
+            return receive_chunk(_STORE, jobs, reading, turn=turn)
+    finally:
+        turn.pass_on()  # a chunk that failed before storing still hands the turn on, in order
 
 
-@contextmanager
-def _in_turn(ticket: int) -> Iterator[None]:
+#: A reader waits this long at most for the chunk before its own to be stored: far longer than
+#: any chunk takes, so only a lost turn (a bug) ends there — with an error, not a hang.
+TURN_TIMEOUT_S = 900.0
+
+
+class _Turn:
     """Store chunks in the order they were sent, whichever reader finishes reading first: the
     first of two files with the same content keeps its name, and of a unit's files with the
-    same arrival time the one given later wins, as when one process reads them all. Chunks are
-    taken from the queue in order, so the ticket before this one is being read already; the
-    turn passes on even when storing fails."""
-    assert _TURNS is not None
-    cond, following = _TURNS
-    with cond:
-        cond.wait_for(lambda: following.value >= ticket)
-    try:
-        yield
-    finally:
+    same arrival time the one given later wins, as when one process reads them all.
+
+    Chunks leave the queue in order, so every ticket before this one is on a reader already;
+    each hands the turn on exactly once — after storing, or in ``pass_on`` when its chunk
+    failed before it got there — so no reader waits for a turn that never comes. (A reader
+    that dies breaks the pool, which stops the others.)
+    """
+
+    def __init__(self, ticket: int) -> None:
+        self.ticket = ticket
+        self.done = False
+
+    def _wait(self) -> None:
+        assert _TURNS is not None
+        cond, following = _TURNS
         with cond:
-            following.value = ticket + 1
+            if cond.wait_for(lambda: following.value >= self.ticket, timeout=TURN_TIMEOUT_S):
+                return
+        self._hand_on()  # unblock the chunks after this one, then fail this one
+        raise RuntimeError(f"chunk {self.ticket}: the chunks before it were never stored")
+
+    def __enter__(self) -> None:
+        self._wait()
+
+    def __exit__(self, *exc: object) -> None:
+        self._hand_on()
+
+    def pass_on(self) -> None:
+        if not self.done:
+            self._wait()
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        assert _TURNS is not None
+        cond, following = _TURNS
+        with cond:
+            following.value = max(following.value, self.ticket + 1)
             cond.notify_all()
+        self.done = True
 
 
 @contextmanager

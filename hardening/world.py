@@ -296,10 +296,17 @@ def shared_world(cache_dir: Path, scratch: Path) -> World:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with (cache_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        index = cache_dir / "world.json"
-        if not index.exists():
-            _save(build_world(cache_dir / "world"), index)
-        world = _load(index, scratch)
+        try:
+            index = cache_dir / "world.json"
+            if not index.exists():
+                _save(build_world(cache_dir / "world"), index)
+            world = _load(index, scratch)
+        finally:
+            # Released explicitly, not by closing: building the world forks reader processes,
+            # which inherit this open file and outlive the build (the pool is kept), and an
+            # flock lasts until every descriptor of it is closed — the other processes asking
+            # would wait for ever.
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return world
 
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from duban.settings import REPO_ROOT, Settings
 from duban.store import Store, open_store
 from duban.store.db import SHANGHAI
 from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
+from duban_app import readers
 from duban_app.catalogue import import_plan
 from duban_app.collect import collect_files, find_files
 from duban_app.context import AppContext
@@ -346,6 +348,7 @@ from pathlib import Path
 from duban.settings import Settings
 from duban_app.catalogue import import_plan
 from duban_app.context import AppContext
+from duban_app import readers
 from duban_app.readers import ReaderPool
 from duban_app.receive import Reading, receive_crashed
 from tests.test_collect_parallel import PLAN
@@ -388,3 +391,50 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def _turn_task(jobs: list[str], ticket: int, log: str) -> list[str]:
+    """A reader task shaped like ``readers._receive_chunk``: fails before storing on "boom"."""
+    turn = readers._Turn(ticket)
+    try:
+        if jobs[0] == "boom":
+            raise ValueError("failed before its turn")
+        with turn, open(log, "a") as out:
+            out.write(f"{ticket} {jobs[0]}\n")
+        return jobs
+    finally:
+        turn.pass_on()
+
+
+def test_a_chunk_failing_before_its_turn_passes_the_turn_on(tmp_path: Path) -> None:
+    """Otherwise the reader holding the next chunk waits for ever, and so does the next batch
+    on the kept pool (and the interpreter's exit, which joins it)."""
+    log = tmp_path / "turns.log"
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, _ = ctx.catalogue()
+        cfg, home, url = ctx.settings.collection, ctx.settings.home, ctx.settings.db_url
+        pool = ReaderPool(catalogue, ctx.directory, cfg, home, workers=2, store_url=url)
+
+        def batch(jobs: list[str]) -> list[str]:
+            return list(pool._run(_turn_task, (str(log),), jobs, 1, lambda job: None, ordered=True))
+
+        done: list[list[str]] = []
+        try:
+            with pytest.raises(ValueError, match="failed before its turn"):
+                batch(["boom", "a", "b", "c"])
+            worker = threading.Thread(target=lambda: done.append(batch(["x", "y", "z"])), daemon=True)
+            worker.start()
+            worker.join(60)
+        finally:
+            if not done and pool._executor is not None:  # a reader stuck waiting: end it, then fail
+                for pid in list(pool._executor._processes):
+                    os.kill(pid, signal.SIGKILL)
+            pool.close()
+        assert done == [["x", "y", "z"]], "the next batch waited for a turn that never came"
+    finally:
+        ctx.close()
+    order = [int(line.split()[0]) for line in log.read_text().splitlines()]
+    assert order == sorted(order)  # every chunk stored in the order it was sent
+    assert [line.split()[1] for line in log.read_text().splitlines()][-3:] == ["x", "y", "z"]

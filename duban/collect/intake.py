@@ -3,9 +3,10 @@
 A file is keyed by its sha256 (and sheet): the same content twice is stored once, whatever
 its name. An API record is keyed by (source, record id, content hash), see ``records``. For
 one unit and period the submission received last is accepted and the earlier ones are marked
-superseded — their rows and findings stay queryable. Unusable input is kept too, as a
-quarantined submission with the reason. Each call is one transaction: a crash leaves all of
-it or none of it, and a rerun finds what was stored by its key.
+superseded — their items and findings stay queryable. Unusable input is kept too, as a
+quarantined submission with the reason. Each call is one transaction holding the store's
+write lock (``Store.writing``: reader processes store side by side): a crash leaves all of it
+or none of it, and a rerun finds what was stored by its key.
 
 Example:
     >>> outcomes = store_submissions(store, [NewSubmission(received, period="2026Q4", unit="市大数据局",
@@ -15,35 +16,37 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
+from duban.collect.rawstore import keep_raw
 from duban.collect.records import ApiEntry, read_watermark, store_api_page
 from duban.collect.rows import (
     FINDING,
+    FINDING_COLUMNS,
     ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
     Outcome,
     Received,
-    finding_rows,
+    finding_tuples,
     item_rows,
-    jsonable,
+    jsonable_dict,
     key_ranges,
+    read_rivals,
     settle_rivals,
+    stored_keys,
     text_value,
 )
 from duban.domain import Finding, FindingKind, ReportedItem
 from duban.store.bulk import JsonText, insert_returning_ids, insert_rows
 from duban.store.db import Store, now
-from duban.store.models import SubmissionItemRow, SubmissionRow
+from duban.store.models import SubmissionItemRow
 
 __all__ = [
     "ApiEntry",
@@ -93,39 +96,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-#: Raw-store folders known to exist in this process (one mkdir each, not one per file).
-_RAW_DIRS: set[Path] = set()
-
-
-def keep_raw(home: Path, path: Path, sha256: str, data: bytes | None = None) -> Path:
-    """Copy a received file into the content-addressed raw store (once).
-
-    ``data`` is the file's content when the caller has read it already (written from memory
-    instead of copying the file again). Written under a temporary name and renamed, so a raw
-    file that exists is always whole.
-    """
-    dest = home / "raw" / sha256[:2] / f"{sha256}{path.suffix.lower()}"
-    if dest.exists():
-        return dest
-    folder = dest.parent
-    if folder not in _RAW_DIRS:
-        folder.mkdir(parents=True, exist_ok=True)
-        _RAW_DIRS.add(folder)
-    tmp = folder / f"{dest.name}.{os.getpid()}.part"
-    try:
-        if data is None:
-            shutil.copyfile(path, tmp)
-        else:
-            tmp.write_bytes(data)
-    except FileNotFoundError:
-        if folder.exists():
-            raise
-        _RAW_DIRS.discard(folder)  # the raw store was removed under us: make the folder again
-        return keep_raw(home, path, sha256, data)
-    tmp.replace(dest)
-    return dest
 
 
 @dataclass
@@ -194,9 +164,13 @@ class NewSubmission:
         return found
 
 
+#: ``raw_rows`` of a submission given none (a file's rows are its raw copy): JSON ``[]``, written once.
+_NO_RAW_ROWS = JsonText("[]")
+_NO_META = JsonText("{}")
+
+
 def _submission_row(n: NewSubmission, at: Any) -> tuple[Any, ...]:
     r = n.received
-    meta = {k: jsonable(v) for k, v in (n.meta or {}).items()}
     head = (n.key, n.period, n.unit, text_value(n.unit_raw), r.source, r.source_ref, r.sheet, r.sha256)
     return (
         *head,
@@ -207,8 +181,8 @@ def _submission_row(n: NewSubmission, at: Any) -> tuple[Any, ...]:
         n.state,
         n.reason(),
         n.catalogue_version,
-        meta,
-        n.raw_rows or [],
+        jsonable_dict(n.meta) if n.meta else _NO_META,
+        n.raw_rows or _NO_RAW_ROWS,
     )
 
 
@@ -216,54 +190,53 @@ def store_submissions(store: Store, entries: Sequence[NewSubmission]) -> list[Ou
     """Store a batch of received files (or sheets) in one transaction: one INSERT per table.
 
     Returns one Outcome per entry, in order; an entry whose key is already stored (or appears
-    earlier in the batch) is ``created=False`` and changes nothing.
+    earlier in the batch) is ``created=False`` and changes nothing. Statements go through the
+    driver (``duban.store.bulk``, ``fetch.plain_query``): a reader process stores every ~30
+    files, and SQLAlchemy's per-statement work cost as much as SQLite's own.
     """
     if not entries:
         return []
     at = now()
     with store.writing() as s:
-        stored = {
-            k: (i, st)
-            for k, i, st in s.execute(
-                select(SubmissionRow.dedupe_key, SubmissionRow.id, SubmissionRow.state).where(
-                    SubmissionRow.dedupe_key.in_({e.key for e in entries})
-                )
-            )
-        }
+        stored = stored_keys(s, list(dict.fromkeys(e.key for e in entries)))
         fresh: list[NewSubmission] = []
         for e in entries:
             if e.key not in stored:
                 stored[e.key] = (-1, e.state)  # claimed: a second entry with this key is "known"
                 fresh.append(e)
         ids = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, [_submission_row(e, at) for e in fresh])
-        findings: list[dict[str, Any]] = []
+        findings: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
         contested: set[tuple[str, str, str]] = set()
         for e, sub_id in zip(fresh, ids, strict=True):
-            findings += finding_rows(
-                e.all_findings(), period=e.period, submission_id=sub_id, origin="collect", at=at
-            )
-            if e.state == "accepted":
+            if e.findings or e.quarantine:
+                findings += finding_tuples(
+                    e.all_findings(), period=e.period, submission_id=sub_id, origin="collect", at=at
+                )
+            if stored[e.key][1] == "accepted":
                 assert e.unit is not None and e.period is not None
                 items += e.item_rows()
                 contested.add((e.unit, e.period, e.received.source))
         if findings:
-            s.execute(FINDING.insert(), findings)
+            insert_rows(s, FINDING, FINDING_COLUMNS, findings)
         if items:
             insert_rows(s, ITEM, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
         losers = _supersede_files(s, contested, at)
     made = {id(e): sub_id for e, sub_id in zip(fresh, ids, strict=True)}
     for e in fresh:
-        stored[e.key] = (made[id(e)], e.state)
+        stored[e.key] = (made[id(e)], stored[e.key][1])
     out = []
+    beaten: dict[int, list[int]] = {}
+    for loser, winner in losers.items():
+        beaten.setdefault(winner, []).append(loser)
     for e in entries:
         sub_id = made.get(id(e))
         if sub_id is None:
             out.append(Outcome(stored[e.key][0], stored[e.key][1], created=False))
             continue
         winner = losers.get(sub_id, sub_id)
-        beaten = sorted(loser for loser, w in losers.items() if w == winner)
-        out.append(Outcome(sub_id, "superseded" if sub_id in losers else e.state, True, beaten))
+        state = "superseded" if sub_id in losers else stored[e.key][1]
+        out.append(Outcome(sub_id, state, True, sorted(beaten.get(winner, ()))))
     return out
 
 
@@ -271,14 +244,20 @@ def _supersede_files(s: Any, contested: set[tuple[str, str, str]], at: Any) -> d
     """One query for every (unit, period, source) a batch touched; see ``settle_rivals``."""
     if not contested:
         return {}
-    c = SUBMISSION.c
-    q = select(c.id, c.unit, c.period, c.source, c.source_ref, c.received_at).where(
-        c.state == "accepted",
-        c.unit.in_({u for u, _, _ in contested}),
-        c.period.in_({p for _, p, _ in contested}),
-        c.source.in_({src for _, _, src in contested}),
+    units = sorted({u for u, _, _ in contested})
+    periods = sorted({p for _, p, _ in contested})
+    sources = sorted({src for _, _, src in contested})
+
+    def marks(values: list[str]) -> str:
+        return ", ".join("?" * len(values))
+
+    sql = (
+        "SELECT id, unit, period, source, source_ref, received_at FROM submission WHERE state = ? "
+        f"AND unit IN ({marks(units)}) AND period IN ({marks(periods)}) AND source IN ({marks(sources)})"
     )
-    rows = [r for r in s.execute(q) if (r.unit, r.period, r.source) in contested]
+    params = ["accepted", *units, *periods, *sources]
+    rows = read_rivals(s, sql, params, lambda r: (r.unit, r.period, r.source))
+    rows = [r for r in rows if (r.unit, r.period, r.source) in contested]
     return settle_rivals(s, rows, lambda r: (r.unit, r.period, r.source), at)
 
 

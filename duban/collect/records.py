@@ -12,25 +12,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import update
 
 from duban.collect.rows import (
     FINDING,
+    FINDING_COLUMNS,
     ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
-    finding_rows,
+    finding_tuples,
     item_rows,
     jsonable,
-    key_ranges,
+    read_rivals,
     settle_rivals,
+    stored_keys,
     text_value,
 )
 from duban.domain import Finding, ReportedItem
 from duban.store.bulk import insert_returning_ids, insert_rows
 from duban.store.db import Store, now
-from duban.store.models import ApiWatermark, SubmissionItemRow, SubmissionRow
+from duban.store.models import ApiWatermark, SubmissionItemRow
 
 __all__ = ["ApiEntry", "read_watermark", "store_api_page"]
 
@@ -89,11 +91,7 @@ def store_api_page(
     at = now()
     keys = [f"api:{source}:{e.record_id}:{e.content_hash}" for e in entries]
     with store.writing() as s:
-        seen = (
-            set(s.scalars(select(SubmissionRow.dedupe_key).where(SubmissionRow.dedupe_key.in_(keys))))
-            if keys
-            else set()
-        )
+        seen = set(stored_keys(s, list(dict.fromkeys(keys))))
         fresh: list[tuple[str, ApiEntry]] = []
         for key, e in zip(keys, entries, strict=True):
             if key not in seen:
@@ -102,17 +100,17 @@ def store_api_page(
         if fresh:
             rows = [_row(source, key, e, catalogue_version, at) for key, e in fresh]
             ids = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, rows)
-            findings: list[dict[str, Any]] = []
+            findings: list[tuple[Any, ...]] = []
             items: list[tuple[Any, ...]] = []
             for (key, e), sub_id in zip(fresh, ids, strict=True):
-                findings += finding_rows(
+                findings += finding_tuples(
                     e.findings, period=e.period, submission_id=sub_id, origin="collect", at=at
                 )
                 if e.usable:
                     assert e.item is not None and e.unit is not None and e.period is not None
                     items += item_rows([e.item], e.findings, key, e.period, e.unit)
             if findings:
-                s.execute(FINDING.insert(), findings)
+                insert_rows(s, FINDING, FINDING_COLUMNS, findings)
             if items:
                 insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
             _supersede_records(s, source, {e.record_id for _, e in fresh if e.usable}, at)
@@ -136,19 +134,14 @@ def _supersede_records(s: Any, source: str, record_ids: set[str], at: datetime) 
     catch a record whose id extends this one's ("a" and "a:b"); rows are grouped by their own id."""
     if not record_ids:
         return
-    where, params = key_ranges([f"api:{source}:{rid}" for rid in sorted(record_ids)])
-    q = text(
-        "SELECT id, unit, period, source_ref, received_at FROM submission "
-        f"WHERE state = 'accepted' AND source = :source AND {where}"
-    ).columns(
-        SUBMISSION.c.id,
-        SUBMISSION.c.unit,
-        SUBMISSION.c.period,
-        SUBMISSION.c.source_ref,
-        SUBMISSION.c.received_at,
+    stems = [f"api:{source}:{rid}" for rid in sorted(record_ids)]
+    ranges = " OR ".join("(dedupe_key >= ? AND dedupe_key < ?)" for _ in stems)
+    sql = (
+        "SELECT id, unit, period, source, source_ref, received_at FROM submission "
+        f"WHERE state = 'accepted' AND source = ? AND ({ranges})"
     )
-    rows = list(s.execute(q, {**params, "source": source}))
-    settle_rivals(s, rows, lambda r: r.source_ref, at)
+    params = [source, *(bound for stem in stems for bound in (f"{stem}:", f"{stem};"))]
+    settle_rivals(s, read_rivals(s, sql, params, lambda r: r.source_ref), lambda r: r.source_ref, at)
 
 
 def read_watermark(store: Store, source: str) -> str | None:

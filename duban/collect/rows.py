@@ -1,36 +1,47 @@
 """Row builders shared by file and API intake: submissions' items and findings, and superseding.
 
-Rows are plain dicts inserted with Core ``executemany`` (one statement per table per batch):
-at 200,000 rows a quarter, ORM objects per row cost more than reading the files.
+Rows are plain tuples inserted through the driver's ``executemany`` (``duban.store.bulk``, one
+statement per table per batch): at 200,000 rows a quarter, ORM objects per row cost more than
+reading the files, and a reader process storing every ~30 files paid as much for SQLAlchemy's
+per-statement work as for SQLite's.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from duban.domain import Finding, FindingKind, ReportedItem
+from duban.store.bulk import execute_many, insert_rows
 from duban.store.db import to_shanghai
+from duban.store.fetch import plain_query
 from duban.store.models import FindingRow, SubmissionRow
 
 __all__ = [
+    "FINDING_COLUMNS",
     "ITEM_BY_KEY",
     "ITEM_COLUMNS",
     "SUBMISSION_COLUMNS",
     "Outcome",
     "Received",
+    "Rival",
     "finding_rows",
+    "finding_tuples",
     "item_rows",
     "jsonable",
+    "jsonable_dict",
     "key_ranges",
+    "read_rivals",
     "settle_rivals",
+    "stored_keys",
     "text_value",
 ]
 
@@ -65,30 +76,66 @@ def text_value(v: Any) -> Any:
     return v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
 
 
+#: Classes ``jsonable`` returns as they are (tested by class first: most values are one of them).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(v: Any) -> Any:
     if v is None or isinstance(v, str | int | float | bool):
         return v
     return str(v)
 
 
+def jsonable_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """``{k: jsonable(v)}``: the dict itself when every value is plain already (no copy)."""
+    for v in d.values():
+        if v.__class__ not in _PLAIN:
+            return {k: jsonable(v) for k, v in d.items()}
+    return d
+
+
+#: Columns of ``finding_tuples``' tuples (inserted with ``duban.store.bulk.insert_rows``).
+FINDING_COLUMNS = (
+    "period",
+    "origin",
+    "kind",
+    "unit",
+    "item_id",
+    "submission_id",
+    "message_zh",
+    "message_en",
+    "evidence",
+    "created_at",
+)
+
+
+def finding_tuples(
+    findings: Sequence[Finding], *, period: str | None, submission_id: int | None, origin: str, at: datetime
+) -> list[tuple[Any, ...]]:
+    """Findings of one submission as ``FINDING_COLUMNS`` tuples."""
+    return [
+        (
+            f.period or period,
+            origin,
+            str(f.kind),
+            text_value(f.unit),
+            text_value(f.item_id),
+            submission_id,
+            text_value(f.message_zh),
+            text_value(f.message_en),
+            jsonable_dict(f.evidence),
+            at,
+        )
+        for f in findings
+    ]
+
+
 def finding_rows(
     findings: Sequence[Finding], *, period: str | None, submission_id: int | None, origin: str, at: datetime
 ) -> list[dict[str, Any]]:
-    return [
-        {
-            "period": f.period or period,
-            "origin": origin,
-            "kind": str(f.kind),
-            "unit": text_value(f.unit),
-            "item_id": text_value(f.item_id),
-            "submission_id": submission_id,
-            "message_zh": text_value(f.message_zh),
-            "message_en": text_value(f.message_en),
-            "evidence": {k: jsonable(v) for k, v in f.evidence.items()},
-            "created_at": at,
-        }
-        for f in findings
-    ]
+    """``finding_tuples`` as dicts by column name (for SQLAlchemy's ``insert``)."""
+    rows = finding_tuples(findings, period=period, submission_id=submission_id, origin=origin, at=at)
+    return [dict(zip(FINDING_COLUMNS, r, strict=True)) for r in rows]
 
 
 #: Columns of a new submission's row (``intake._submission_row``, ``records._row``).
@@ -193,6 +240,17 @@ def item_rows(
     return out
 
 
+def stored_keys(s: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """{dedupe key: (id, state)} of the submissions stored under any of ``keys`` (no duplicates)."""
+    out: dict[str, tuple[int, str]] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT dedupe_key, id, state FROM submission WHERE dedupe_key IN ({marks})"
+        out.update((k, (sub_id, state)) for k, sub_id, state in plain_query(s, sql, chunk))
+    return out
+
+
 def key_ranges(stems: Sequence[str]) -> tuple[str, dict[str, Any]]:
     """SQL (and its parameters) for dedupe keys that start with any ``stem + ":"``.
 
@@ -211,6 +269,47 @@ def _when(v: datetime) -> datetime:
     return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
 
 
+class Rival(NamedTuple):
+    """An accepted submission competing with others for the same unit and period (or record)."""
+
+    id: int
+    unit: str | None
+    period: str | None
+    source: str
+    source_ref: str
+    received_at: datetime
+
+
+#: dialect → the converter of a stored ``received_at`` as the driver gives it (None: as is).
+_ARRIVAL: WeakKeyDictionary[Dialect, Callable[[Any], Any] | None] = WeakKeyDictionary()
+
+
+def read_rivals(s: Session, sql: str, params: Sequence[Any], key: Callable[[Rival], Hashable]) -> list[Rival]:
+    """The rows of ``sql`` (``id, unit, period, source, source_ref, received_at``, ``?`` markers)
+    whose ``key`` is shared with another row, in the order read, for ``settle_rivals``.
+
+    Run through the driver (the statement's IN lists change shape every batch, so compiling it
+    cost more than running it); ``received_at`` is converted only for rows that compete, by the
+    column type's own result processor (text from SQLite, ``datetime`` from PostgreSQL).
+    """
+    conn = s.connection()
+    rows = [Rival(*r) for r in plain_query(conn, sql, params)]
+    counts: dict[Hashable, int] = defaultdict(int)
+    for r in rows:
+        counts[key(r)] += 1
+    rivals = [r for r in rows if counts[key(r)] > 1]
+    if not rivals:
+        return []
+    dialect = conn.dialect
+    if dialect not in _ARRIVAL:
+        impl = SUBMISSION.c.received_at.type.dialect_impl(dialect)
+        _ARRIVAL[dialect] = impl.result_processor(dialect, None)
+    convert = _ARRIVAL[dialect]
+    if convert is None:
+        return rivals
+    return [r._replace(received_at=convert(r.received_at)) for r in rivals]
+
+
 def settle_rivals(s: Session, candidates: Iterable[Any], key: Any, at: datetime) -> dict[int, int]:
     """Among accepted submissions competing for the same ``key(row)``, keep the one received last
     (ties: the later id) and mark the others superseded, each with a SUPERSEDED finding.
@@ -222,38 +321,36 @@ def settle_rivals(s: Session, candidates: Iterable[Any], key: Any, at: datetime)
     for r in candidates:
         groups[key(r)].append(r)
     losers: dict[int, int] = {}
-    notes: list[dict[str, Any]] = []
+    notes: list[tuple[Any, ...]] = []
+    kind = str(FindingKind.SUPERSEDED)
     for rows in groups.values():
         if len(rows) < 2:
             continue
         winner = max(rows, key=lambda r: (_when(r.received_at), r.id))
+        arrived = f"{to_shanghai(winner.received_at):%Y-%m-%d %H:%M}"
         for r in rows:
             if r is winner:
                 continue
             losers[r.id] = winner.id
             notes.append(
-                {
-                    "period": r.period,
-                    "origin": "collect",
-                    "kind": str(FindingKind.SUPERSEDED),
-                    "unit": r.unit,
-                    "item_id": None,
-                    "submission_id": r.id,
-                    "message_zh": (
-                        f"{r.unit}报送的“{Path(r.source_ref).name}”"
-                        f"已被{to_shanghai(winner.received_at):%Y-%m-%d %H:%M}收到的新版本替代"
-                    ),
-                    "message_en": f"submission {r.id} ({r.source_ref}) superseded by {winner.id}",
-                    "evidence": {"superseded_by": winner.id, "source_ref": r.source_ref},
-                    "created_at": at,
-                }
+                (
+                    r.period,
+                    "collect",
+                    kind,
+                    r.unit,
+                    None,
+                    r.id,
+                    f"{r.unit}报送的“{Path(r.source_ref).name}”已被{arrived}收到的新版本替代",
+                    f"submission {r.id} ({r.source_ref}) superseded by {winner.id}",
+                    {"superseded_by": winner.id, "source_ref": r.source_ref},
+                    at,
+                )
             )
     if losers:
-        s.execute(
-            update(SUBMISSION)
-            .where(SUBMISSION.c.id == bindparam("b_id"))
-            .values(state="superseded", superseded_by=bindparam("b_winner")),
-            [{"b_id": k, "b_winner": v} for k, v in losers.items()],
+        execute_many(
+            s,
+            "UPDATE submission SET state = 'superseded', superseded_by = ? WHERE id = ?",
+            [(w, r) for r, w in losers.items()],
         )
-        s.execute(FINDING.insert(), notes)
+        insert_rows(s, FINDING, FINDING_COLUMNS, notes)
     return losers

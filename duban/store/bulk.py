@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import JSON, Boolean, Float, Integer, Table
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
-__all__ = ["JsonText", "insert_returning_ids", "insert_rows"]
+__all__ = ["JsonText", "execute_many", "insert_returning_ids", "insert_rows", "marker"]
 
 
 class JsonText(str):
@@ -31,12 +32,47 @@ class JsonText(str):
 #: Types both drivers take as Python gives them (bool, int, float, None): no conversion needed.
 _NATIVE = (Boolean, Float, Integer)
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_UNSEEN = object()
+
+_Prepared = tuple[str, list[tuple[int, Callable[[Any], Any]]]] | None
+#: dialect → (table, columns, exprs) → ``_prepare``'s answer: a batch is stored every ~30 files,
+#: and building the columns' bind processors each time cost more than small batches' inserts.
+_PREPARED: WeakKeyDictionary[Dialect, dict[Any, _Prepared]] = WeakKeyDictionary()
+
+
+def marker(conn: Connection) -> str | None:
+    """The driver's positional parameter marker (``?`` or ``%s``), None for other paramstyles."""
+    return _MARKERS.get(conn.dialect.paramstyle)
+
+
+def execute_many(session: Session, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run ``sql`` (written with ``?`` for parameters, no literal ``?`` or ``%``) once per row,
+    through the driver's ``executemany`` in the session's transaction; values go as given."""
+    if not rows:
+        return
+    conn = session.connection()
+    mark = marker(conn)
+    if mark is None:
+        raise NotImplementedError(f"plain statements through the {conn.dialect.driver} driver")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql if mark == "?" else sql.replace("?", mark), rows)
+    finally:
+        cursor.close()
 
 
 def _prepare(
     conn: Connection, table: Table, columns: Sequence[str], exprs: dict[str, str] | None = None
-) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]] | None:
+) -> _Prepared:
     dialect = conn.dialect
+    key = (table, tuple(columns), tuple(sorted(exprs.items())) if exprs else None)
+    known = _PREPARED.setdefault(dialect, {})
+    if key not in known:
+        known[key] = _build(dialect, table, columns, exprs)
+    return known[key]
+
+
+def _build(dialect: Dialect, table: Table, columns: Sequence[str], exprs: dict[str, str] | None) -> _Prepared:
     marker = _MARKERS.get(dialect.paramstyle)
     if marker is None:
         return None
@@ -58,14 +94,23 @@ def _prepare(
 
 
 def _convert(rows: Sequence[Sequence[Any]], processors: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    """Rows with the processors' columns converted; a value that is the very object of the row
+    before (the batch's ``stored_at``) is converted once."""
     if not processors:
         return list(rows)
     out = []
+    last: dict[int, tuple[Any, Any]] = {i: (_UNSEEN, None) for i, _ in processors}
     for r in rows:
         r = list(r)
         for i, proc in processors:
-            if r[i].__class__ is not JsonText:
-                r[i] = proc(r[i])
+            v = r[i]
+            if v.__class__ is JsonText:
+                continue
+            seen, done = last[i]
+            if v is not seen:
+                done = proc(v)
+                last[i] = (v, done)
+            r[i] = done
         out.append(r)
     return out
 

@@ -15,15 +15,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session
 
 from duban.gcpause import no_gc
+from duban.store.bulk import marker
 
-__all__ = ["no_gc", "plain_rows"]
+__all__ = ["no_gc", "plain_query", "plain_rows"]
 
 #: (dialect, driver, caller's key) → (SQL text, positional parameter names or None, default values)
 _COMPILED: dict[tuple[str, str, Hashable], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
@@ -51,6 +52,23 @@ def plain_rows(
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def plain_query(source: Session | Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows (tuples) of ``sql``, written with ``?`` for its positional ``params`` (and no literal
+    ``?`` or ``%``), for a statement whose shape varies (IN lists) and would not be worth compiling."""
+    conn = source.connection() if isinstance(source, Session) else source
+    mark = marker(conn)
+    if mark is None:
+        raise NotImplementedError(f"plain statements through the {conn.dialect.driver} driver")
+    if mark != "?":
+        sql = sql.replace("?", mark)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
         return cursor.fetchall()
     finally:
         cursor.close()
