@@ -87,7 +87,7 @@ def _init(
     cfg: CollectionConfig,
     home: Path,
     store_url: str | None,
-    turns: tuple[Any, Any],
+    turns: tuple[Any, Any] | None,
 ) -> None:
     global _STATE, _STORE, _TURNS
     _STATE = (catalogue, directory, cfg, home, store_url)
@@ -224,7 +224,9 @@ class ReaderPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             mp = _start_method()
-            turns = (mp.Condition(), mp.Value("q", 0, lock=False))
+            # only a pool that stores takes turns: a reading-only pool makes no shared semaphores
+            # (nor, through a forkserver, the resource-tracker process that would track them)
+            turns = (mp.Condition(), mp.Value("q", 0, lock=False)) if self.state[4] else None
             self._tickets = 0
             executor = ProcessPoolExecutor(
                 self.workers, mp_context=mp, initializer=_init, initargs=(os.getpid(), *self.state, turns)
