@@ -348,9 +348,7 @@ from pathlib import Path
 from duban.settings import Settings
 from duban_app.catalogue import import_plan
 from duban_app.context import AppContext
-from duban_app import readers
 from duban_app.readers import ReaderPool
-from duban_app.receive import Reading, receive_crashed
 from tests.test_collect_parallel import PLAN
 
 ctx = AppContext(Settings(home=Path(sys.argv[1])))
