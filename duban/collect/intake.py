@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from duban.collect.rawstore import keep_raw
+from duban.collect.rawstore import file_sha256, keep_raw
 from duban.collect.records import ApiEntry, read_watermark, store_api_page
 from duban.collect.rows import (
     FINDING,
@@ -88,14 +87,6 @@ def known_files(store: Store, hashes: Sequence[str]) -> dict[str, int]:
                 sha = key.split(":", 2)[1]
                 out[sha] = out.get(sha, 0) + 1
     return out
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

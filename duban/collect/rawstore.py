@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["keep_raw", "raw_path"]
+__all__ = ["file_sha256", "keep_raw", "raw_path"]
 
 #: Raw-store folders known to exist in this process (one mkdir each, not one per file).
 _RAW_DIRS: set[Path] = set()
@@ -77,15 +77,20 @@ def _discard(dest: Path, made: int) -> None:
         pass
 
 
-def _whole(dest: Path, sha256: str) -> bool:
+def file_sha256(path: Path) -> str:
+    """The content hash a received file is kept and recognised by (read a block at a time)."""
     h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _whole(dest: Path, sha256: str) -> bool:
     try:
-        with dest.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(dest) == sha256
     except OSError:
         return False
-    return h.hexdigest() == sha256
 
 
 def _replace(dest: Path, path: Path, data: bytes | None) -> None:
