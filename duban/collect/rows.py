@@ -33,7 +33,6 @@ __all__ = [
     "Outcome",
     "Received",
     "Rival",
-    "finding_rows",
     "finding_tuples",
     "item_rows",
     "jsonable",
@@ -128,14 +127,6 @@ def finding_tuples(
         )
         for f in findings
     ]
-
-
-def finding_rows(
-    findings: Sequence[Finding], *, period: str | None, submission_id: int | None, origin: str, at: datetime
-) -> list[dict[str, Any]]:
-    """``finding_tuples`` as dicts by column name (for SQLAlchemy's ``insert``)."""
-    rows = finding_tuples(findings, period=period, submission_id=submission_id, origin=origin, at=at)
-    return [dict(zip(FINDING_COLUMNS, r, strict=True)) for r in rows]
 
 
 #: Columns of a new submission's row (``intake._submission_row``, ``records._row``).
