@@ -40,7 +40,6 @@ def stage_times(run_dir: Path) -> dict[str, float]:
         os.environ.update({"DUBAN_HOME": home, "DUBAN_CONFIG_DIR": str(run_dir / "config")})
         from connectors.spreadsheets import read_tables
         from duban.collect.identify import identify
-        from duban.collect.intake import file_key, file_sha256
         from duban.collect.rows import item_rows
         from duban.collect.validate import validate_table
         from duban.settings import get_settings
@@ -51,7 +50,6 @@ def stage_times(run_dir: Path) -> dict[str, float]:
         catalogue, _ = ctx.catalogue()
         directory, cfg = ctx.directory, ctx.settings.collection
         files = sorted((run_dir / "home" / "inbox").iterdir())
-        shas = [file_sha256(p) for p in files]
         tables = {p: read_tables(p) for p in files}
         idents = {
             (p, t.sheet): identify(t, directory, filename=p.name, senders=cfg.senders)
@@ -83,8 +81,8 @@ def stage_times(run_dir: Path) -> dict[str, float]:
             "validate_table": _best(validate_all),
             "item_rows": _best(
                 lambda: [
-                    item_rows(*checked[key], file_key(sha, t.sheet), idents[key].period, idents[key].unit)
-                    for p, sha in zip(files, shas, strict=True)
+                    item_rows(*checked[key], idents[key].period, idents[key].unit)
+                    for p in files
                     for t in tables[p]
                     if (key := (p, t.sheet)) in checked
                 ]

@@ -25,7 +25,6 @@ from typing import Any
 
 from connectors.spreadsheets import read_content, read_tables
 from duban.collect.identify import identify
-from duban.collect.intake import file_key
 from duban.collect.rawstore import keep_raw
 from duban.collect.rows import item_rows
 from duban.collect.validate import validate_table
@@ -69,7 +68,6 @@ class ParsedFile:
 def _parse_table(
     table: SheetTable,
     path: Path,
-    sha256: str,
     catalogue: Catalogue,
     directory: UnitDirectory,
     cfg: CollectionConfig,
@@ -91,9 +89,7 @@ def _parse_table(
         unit=ident.unit,
         period=ident.period,
         unit_raw=table.meta.get("unit") or table.unit_hint,
-        item_rows=item_rows(items, findings, file_key(sha256, table.sheet), ident.period, ident.unit)
-        if ident.unit and ident.period
-        else [],
+        item_rows=item_rows(items, findings, ident.period, ident.unit) if ident.unit and ident.period else [],
         findings=findings,
         meta={**table.meta, "notes": "; ".join(table.notes), "rows": len(table.rows)},
     )
@@ -150,9 +146,7 @@ def parse_content(
             raise SubmissionUnreadable(
                 "no report table found", "未找到报表（没有可识别的表头）", source=str(path)
             )
-        out.tables = [
-            _parse_table(t, path, sha256, catalogue, directory, cfg, period, sender) for t in tables
-        ]
+        out.tables = [_parse_table(t, path, catalogue, directory, cfg, period, sender) for t in tables]
     except SubmissionUnreadable as exc:
         out.quarantine = (exc.reason_zh, exc.reason_en)
     except (KeyboardInterrupt, SystemExit):

@@ -7,9 +7,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import delete, select
 
-from duban.collect.rows import SUBMISSION, SUBMISSION_COLUMNS
-from duban.store.bulk import insert_returning_ids
+from duban.collect.rows import ITEM_COLUMNS, SUBMISSION, SUBMISSION_COLUMNS
+from duban.store.bulk import insert_returning_ids, insert_rows
+from duban.store.models import SubmissionItemRow
 from duban.store.db import SHANGHAI
+
+ITEM = SubmissionItemRow.__table__
 
 
 def _row(key: str) -> tuple[object, ...]:
@@ -47,3 +50,39 @@ def test_a_failed_batch_leaves_nothing(store):
         insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, [_row("dup"), _row("dup")])
     with store.session() as s:
         assert s.scalar(select(SUBMISSION.c.id)) is None
+
+
+def _item(sub_id: int, n: int) -> tuple[object, ...]:
+    """An item row whose values vary in type row by row: None, floats, booleans, text with NUL-free CJK."""
+    values = {
+        "submission_id": sub_id,
+        "period": "2026Q3",
+        "unit": "市府办",
+        "item_id": f"T{n:03d}",
+        "status": None if n % 7 == 0 else "推进中",
+        "progress": None if n % 5 == 0 else n / 3,
+        "narrative": f"第{n}项进展" * (n % 4),
+        "problems": "",
+        "next_steps": "下步",
+        "coordination": "",
+        "reporter": "张三",
+        "phone": str(n),
+        "row": n + 4,
+        "sheet": None if n % 2 else "填报表",
+        "match_method": "title",
+        "match_score": 91.5,
+        "valid": n % 3 != 0,
+    }
+    return tuple(values[c] for c in ITEM_COLUMNS)
+
+
+@pytest.mark.parametrize("count", [1, 2, 58, 59, 130])
+def test_many_rows_at_once_store_what_row_by_row_stores(store, count):
+    """On SQLite rows go in multi-row statements plus a remainder (58 item rows a statement):
+    every count around that edge stores each row, in order, with its types, as the ORM reads them."""
+    with store.session() as s:
+        (sub_id,) = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, [_row("owner")])
+        insert_rows(s, ITEM, ITEM_COLUMNS, [_item(sub_id, n) for n in range(count)])
+    with store.session() as s:
+        got = s.execute(select(*(ITEM.c[c] for c in ITEM_COLUMNS)).order_by(ITEM.c.id)).all()
+    assert [tuple(r) for r in got] == [_item(sub_id, n) for n in range(count)]

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from duban.collect.identify import identify
-from duban.collect.rows import ITEM_COLUMNS, item_rows
+from duban.collect.rows import ITEM_FIELDS, item_rows, with_owner
 from duban.collect.validate import validate_table
 from duban.domain import Finding, FindingKind, ReportedItem
 from duban.units import Unit, UnitDirectory
@@ -112,13 +112,13 @@ def test_item_rows_replace_nul_only_in_texts_and_mark_invalid_rows() -> None:
     a = ReportedItem("T01", "市发改委", "推进中", 50.0, narrative="进展\x00截断", problems="\x00", row=4)
     b = ReportedItem("T02", "市发改委", None, None, narrative="干净", row=5, sheet=None)
     bad = Finding(FindingKind.INVALID_VALUE, "zh", "en", evidence={"row": 5})
-    rows = item_rows([a, b], [bad], "key", "2026Q4", "市发改委")
-    got = [dict(zip(ITEM_COLUMNS, r, strict=True)) for r in rows]
+    rows = item_rows([a, b], [bad], "2026Q4", "市发改委")
+    got = [dict(zip(ITEM_FIELDS, r, strict=True)) for r in rows]
     assert got[0]["narrative"] == "进展\ufffd截断" and got[0]["problems"] == "\ufffd"
     assert a.narrative == "进展\x00截断"  # the item itself is left as it was
     assert got[0]["valid"] is True and got[1]["valid"] is False
     assert got[1]["status"] is None and got[1]["progress"] is None and got[1]["sheet"] is None
-    assert [r[0] for r in rows] == ["key", "key"]
+    assert [r[:2] for r in with_owner(7, rows)] == [(7, "2026Q4"), (7, "2026Q4")]
 
 
 def test_resolved_names_are_remembered_per_directory() -> None:

@@ -27,7 +27,6 @@ from duban.collect.records import ApiEntry, read_watermark, store_api_page
 from duban.collect.rows import (
     FINDING,
     FINDING_COLUMNS,
-    ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
@@ -41,6 +40,7 @@ from duban.collect.rows import (
     settle_rivals,
     stored_keys,
     text_value,
+    with_owner,
 )
 from duban.domain import Finding, FindingKind, ReportedItem
 from duban.store.bulk import JsonText, insert_returning_ids, insert_rows
@@ -108,7 +108,7 @@ class NewSubmission:
     meta: dict[str, Any] | None = None
     catalogue_version: int | None = None
     quarantine: tuple[str, str] | None = None
-    #: ``rows.item_rows`` of ``items`` (keyed by ``key``), when a reader process built them already
+    #: ``rows.item_rows`` of ``items``, when a reader process built them already
     prepared_items: list[tuple[Any, ...]] | None = None
     key: str = field(init=False)
 
@@ -124,7 +124,7 @@ class NewSubmission:
         if self.prepared_items is not None:
             return self.prepared_items
         assert self.unit is not None and self.period is not None
-        return item_rows(self.items, self.findings, self.key, self.period, self.unit)
+        return item_rows(self.items, self.findings, self.period, self.unit)
 
     @property
     def state(self) -> str:
@@ -206,12 +206,12 @@ def store_submissions(store: Store, entries: Sequence[NewSubmission]) -> list[Ou
                 )
             if stored[e.key][1] == "accepted":
                 assert e.unit is not None and e.period is not None
-                items += e.item_rows()
+                items += with_owner(sub_id, e.item_rows())
                 contested.add((e.unit, e.period, e.received.source))
         if findings:
             insert_rows(s, FINDING, FINDING_COLUMNS, findings)
         if items:
-            insert_rows(s, ITEM, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
+            insert_rows(s, ITEM, ITEM_COLUMNS, items)
         losers = _supersede_files(s, contested, at)
     made = {id(e): sub_id for e, sub_id in zip(fresh, ids, strict=True)}
     for e in fresh:

@@ -17,7 +17,6 @@ from sqlalchemy import update
 from duban.collect.rows import (
     FINDING,
     FINDING_COLUMNS,
-    ITEM_BY_KEY,
     ITEM_COLUMNS,
     SUBMISSION,
     SUBMISSION_COLUMNS,
@@ -28,6 +27,7 @@ from duban.collect.rows import (
     settle_rivals,
     stored_keys,
     text_value,
+    with_owner,
 )
 from duban.domain import Finding, ReportedItem
 from duban.store.bulk import insert_returning_ids, insert_rows
@@ -102,17 +102,17 @@ def store_api_page(
             ids = insert_returning_ids(s, SUBMISSION, SUBMISSION_COLUMNS, rows)
             findings: list[tuple[Any, ...]] = []
             items: list[tuple[Any, ...]] = []
-            for (key, e), sub_id in zip(fresh, ids, strict=True):
+            for (_key, e), sub_id in zip(fresh, ids, strict=True):
                 findings += finding_tuples(
                     e.findings, period=e.period, submission_id=sub_id, origin="collect", at=at
                 )
                 if e.usable:
                     assert e.item is not None and e.unit is not None and e.period is not None
-                    items += item_rows([e.item], e.findings, key, e.period, e.unit)
+                    items += with_owner(sub_id, item_rows([e.item], e.findings, e.period, e.unit))
             if findings:
                 insert_rows(s, FINDING, FINDING_COLUMNS, findings)
             if items:
-                insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items, exprs=ITEM_BY_KEY)
+                insert_rows(s, SubmissionItemRow.__table__, ITEM_COLUMNS, items)
             _supersede_records(s, source, {e.record_id for _, e in fresh if e.usable}, at)
         if watermark is not None:
             wm = s.get(ApiWatermark, source)

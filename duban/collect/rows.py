@@ -27,8 +27,8 @@ from duban.store.models import FindingRow, SubmissionRow
 
 __all__ = [
     "FINDING_COLUMNS",
-    "ITEM_BY_KEY",
     "ITEM_COLUMNS",
+    "ITEM_FIELDS",
     "SUBMISSION_COLUMNS",
     "Outcome",
     "Received",
@@ -42,6 +42,7 @@ __all__ = [
     "settle_rivals",
     "stored_keys",
     "text_value",
+    "with_owner",
 ]
 
 SUBMISSION = SubmissionRow.__table__
@@ -151,7 +152,7 @@ SUBMISSION_COLUMNS = (
 )
 
 
-#: Columns of ``item_rows``' tuples (inserted with ``duban.store.bulk.insert_rows``).
+#: Columns of an item row as inserted: the submission's id, then ``ITEM_FIELDS``.
 ITEM_COLUMNS = (
     "submission_id",
     "period",
@@ -186,16 +187,16 @@ _ITEM_TEXTS = (
     "sheet",
 )
 
-#: The submission of an item row is given by its dedupe key, looked up when the row is inserted.
-ITEM_BY_KEY = {"submission_id": "(SELECT id FROM submission WHERE dedupe_key = {})"}
+#: Columns of ``item_rows``' tuples: a reader process builds them before the submission has an
+#: id, which the writer puts in front (``with_owner``).
+ITEM_FIELDS = ITEM_COLUMNS[1:]
 
 
 def item_rows(
-    items: Sequence[ReportedItem], findings: Sequence[Finding], key: str, period: str, unit: str
+    items: Sequence[ReportedItem], findings: Sequence[Finding], period: str, unit: str
 ) -> list[tuple[Any, ...]]:
-    """Items of one submission as ``ITEM_COLUMNS`` tuples whose first value is the submission's
-    dedupe key (insert with ``exprs=ITEM_BY_KEY``); a row named by an INVALID_VALUE finding is
-    stored ``valid=False``. Pure, so a reader process builds them and the writer only inserts."""
+    """Items of one submission as ``ITEM_FIELDS`` tuples; a row named by an INVALID_VALUE finding
+    is stored ``valid=False``. Pure, so a reader process builds them and the writer only inserts."""
     invalid = {f.evidence.get("row") for f in findings if f.kind is FindingKind.INVALID_VALUE}
     out = []
     for it in items:
@@ -209,7 +210,6 @@ def item_rows(
         n = it.row
         out.append(
             (
-                key,
                 period,
                 unit,
                 it.item_id,
@@ -229,6 +229,11 @@ def item_rows(
             )
         )
     return out
+
+
+def with_owner(submission_id: int, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``item_rows`` as ``ITEM_COLUMNS`` rows of the submission stored as ``submission_id``."""
+    return [(submission_id, *r) for r in rows]
 
 
 def stored_keys(s: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -35,6 +36,10 @@ _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _UNSEEN = object()
 
 _Prepared = tuple[str, list[tuple[int, Callable[[Any], Any]]]] | None
+#: Parameters per multi-row INSERT on SQLite (999, the oldest SQLite's limit): one statement
+#: for 50 item rows costs a quarter less than 50 steps of a one-row statement.
+_SQLITE_PARAMS = 999
+
 #: dialect → (table, columns, exprs) → ``_prepare``'s answer: a batch is stored every ~30 files,
 #: and building the columns' bind processors each time cost more than small batches' inserts.
 _PREPARED: WeakKeyDictionary[Dialect, dict[Any, _Prepared]] = WeakKeyDictionary()
@@ -137,11 +142,27 @@ def insert_rows(
         driver = f"{conn.dialect.driver} (paramstyle {conn.dialect.paramstyle})"
         raise NotImplementedError(f"bulk insert through the {driver} driver")
     sql, processors = prepared
+    values = _convert(rows, processors)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, _convert(rows, processors))
+        if conn.dialect.name == "sqlite" and len(values) > 1:
+            _insert_sqlite(cursor, sql, values)
+        else:
+            cursor.executemany(sql, values)
     finally:
         cursor.close()
+
+
+def _insert_sqlite(cursor: Any, sql: str, values: Sequence[Sequence[Any]]) -> None:
+    """Rows ``per`` at a time in one multi-row ``VALUES`` statement, the rest one by one."""
+    head, _, row = sql.partition(" VALUES ")
+    per = max(1, _SQLITE_PARAMS // len(values[0]))
+    whole = len(values) - len(values) % per if per > 1 else 0
+    if whole:
+        many = f"{head} VALUES {', '.join([row] * per)}"
+        cursor.executemany(many, [tuple(chain.from_iterable(values[i : i + per])) for i in range(0, whole, per)])
+    if whole < len(values):
+        cursor.executemany(sql, values[whole:])
 
 
 def insert_returning_ids(
