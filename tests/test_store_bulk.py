@@ -9,8 +9,8 @@ from sqlalchemy import delete, select
 
 from duban.collect.rows import ITEM_COLUMNS, SUBMISSION, SUBMISSION_COLUMNS
 from duban.store.bulk import insert_returning_ids, insert_rows
-from duban.store.models import SubmissionItemRow
 from duban.store.db import SHANGHAI
+from duban.store.models import SubmissionItemRow
 
 ITEM = SubmissionItemRow.__table__
 

@@ -19,13 +19,18 @@ from pathlib import Path
 __all__ = ["file_sha256", "keep_raw", "raw_path"]
 
 #: Raw-store folders known to exist in this process (one mkdir each, not one per file).
-_RAW_DIRS: set[Path] = set()
+_RAW_DIRS: set[str] = set()
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def raw_path(home: Path, path: Path, sha256: str) -> Path:
     """Where the raw copy of a file with this content and name lives."""
-    return home / "raw" / sha256[:2] / f"{sha256}{path.suffix.lower()}"
+    return Path(_raw_name(str(home), path.suffix, sha256))
+
+
+def _raw_name(home: str, suffix: str, sha256: str) -> str:
+    # plain strings: a batch keeps thousands of files, and three pathlib joins cost more than writing one
+    return f"{home}{os.sep}raw{os.sep}{sha256[:2]}{os.sep}{sha256}{suffix.lower()}"
 
 
 def keep_raw(home: Path, path: Path, sha256: str, data: bytes | None = None) -> Path:
@@ -37,34 +42,40 @@ def keep_raw(home: Path, path: Path, sha256: str, data: bytes | None = None) -> 
     trusted only when its content has the expected hash; one left short by a crash, or
     written by a process that is still writing, is replaced through a temporary file.
     """
-    dest = raw_path(home, path, sha256)
-    folder = dest.parent
+    dest = _raw_name(str(home), path.suffix, sha256)
+    folder = os.path.dirname(dest)
     if folder not in _RAW_DIRS:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         _RAW_DIRS.add(folder)
     try:
         fd = os.open(dest, _NEW, 0o644)
     except FileExistsError:
-        if not _whole(dest, sha256):
-            _replace(dest, path, data)
-        return dest
+        if not _whole(Path(dest), sha256):
+            _replace(Path(dest), path, data)
+        return Path(dest)
     except FileNotFoundError:
-        if folder.exists():
+        if os.path.isdir(folder):
             raise
         _RAW_DIRS.discard(folder)  # the raw store was removed under us: make the folder again
         return keep_raw(home, path, sha256, data)
-    made = os.fstat(fd).st_ino
     try:
-        with os.fdopen(fd, "wb") as out:
-            if data is None:
-                with path.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            else:
-                out.write(data)
+        if data is None:
+            with path.open("rb") as src, os.fdopen(os.dup(fd), "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        else:
+            _write_all(fd, data)
     except BaseException:
-        _discard(dest, made)
+        _discard(Path(dest), os.fstat(fd).st_ino)
         raise
-    return dest
+    finally:
+        os.close(fd)
+    return Path(dest)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _discard(dest: Path, made: int) -> None:

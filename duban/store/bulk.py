@@ -160,7 +160,9 @@ def _insert_sqlite(cursor: Any, sql: str, values: Sequence[Sequence[Any]]) -> No
     whole = len(values) - len(values) % per if per > 1 else 0
     if whole:
         many = f"{head} VALUES {', '.join([row] * per)}"
-        cursor.executemany(many, [tuple(chain.from_iterable(values[i : i + per])) for i in range(0, whole, per)])
+        cursor.executemany(
+            many, [tuple(chain.from_iterable(values[i : i + per])) for i in range(0, whole, per)]
+        )
     if whole < len(values):
         cursor.executemany(sql, values[whole:])
 
