@@ -42,7 +42,7 @@ from duban.domain import Catalogue
 from duban.settings import CollectionConfig
 from duban.store import Store
 from duban.units import UnitDirectory
-from duban_app.parse import ParsedFile, crashed_file, parse_file
+from duban_app.parse import ParsedFile, crashed_file, load_content, parse_contents
 from duban_app.receive import Job, Reading, receive_chunk
 from duban_app.report import CollectReport
 
@@ -123,7 +123,8 @@ def _read_chunk(jobs: list[ReadJob], period: str | None) -> list[ParsedFile]:
     assert _STATE is not None, "reader worker started without its state"
     catalogue, directory, cfg, home, _ = _STATE
     with _no_collection():
-        return [parse_file(p, sha, catalogue, directory, cfg, home, period=period) for p, sha in jobs]
+        files = [(p, sha, load_content(p, cfg.max_file_bytes)) for p, sha in jobs]
+        return parse_contents(files, catalogue, directory, cfg, home, period=period)
 
 
 def _receive_chunk(jobs: list[Job], ticket: int, period: str | None, version: int) -> list[CollectReport]:

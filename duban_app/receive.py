@@ -37,7 +37,7 @@ from duban.settings import CollectionConfig
 from duban.store import Store
 from duban.store.db import SHANGHAI, now
 from duban.units import UnitDirectory
-from duban_app.parse import ParsedFile, crashed_file, load_content, parse_content
+from duban_app.parse import Content, ParsedFile, crashed_file, load_content, parse_contents
 from duban_app.report import CollectReport
 
 __all__ = ["Job", "Reading", "receive_chunk", "receive_crashed"]
@@ -140,13 +140,16 @@ def receive_chunk(
 ) -> list[CollectReport]:
     """Hash, read and store a chunk of files in one transaction; a report per file, in order.
     Never raises for bad content: a file that cannot be used is stored quarantined. ``turn`` is
-    entered around the storing (the reader pool stores chunks in the order they were sent)."""
+    entered around the storing (the reader pool stores chunks in the order they were sent).
+    The chunk is read a step at a time over all its files (``parse_contents``)."""
     loaded = [_load(Path(p), reading.cfg.max_file_bytes) for p, _ in jobs]
     known = known_files(store, [sha for _, sha, _ in loaded if sha])
     reports = [CollectReport(files=1) for _ in jobs]
     pending: list[tuple[CollectReport, int, list[NewSubmission]]] = []
     first: dict[str, list[NewSubmission]] = {}  # content read earlier in this chunk: its entries
     again: list[tuple[CollectReport, str]] = []
+    todo: list[Content] = []
+    slots: list[tuple[int, datetime | None]] = []  # where each file of ``todo`` goes in ``pending``
     for (name, at), (data, sha, why), rep in zip(jobs, loaded, reports, strict=True):
         path = Path(name)
         if sha is None:
@@ -157,10 +160,16 @@ def receive_chunk(
         elif sha in first:  # ... or is about to be, from an earlier file of this chunk
             again.append((rep, sha))
         else:
-            r = reading
-            parsed = parse_content(path, sha, data, r.catalogue, r.directory, r.cfg, r.home, period=r.period)
-            first[sha] = _entries(parsed, at or _received_at(path), reading)
-            pending.append((rep, len(parsed.tables), first[sha]))
+            first[sha] = []
+            todo.append((path, sha, data))
+            slots.append((len(pending), at))
+            pending.append((rep, 0, first[sha]))  # filled in once the chunk is read
+    r = reading
+    parsed = parse_contents(todo, r.catalogue, r.directory, r.cfg, r.home, period=r.period)
+    for done, (slot, at) in zip(parsed, slots, strict=True):
+        rep, _, entries = pending[slot]
+        entries += _entries(done, at or _received_at(done.path), reading)
+        pending[slot] = (rep, len(done.tables), entries)
     with turn or nullcontext():
         _store(store, pending)
     for rep, sha in again:

@@ -24,7 +24,7 @@ from duban.settings import REPO_ROOT, Settings
 from duban.store import Store, open_store
 from duban.store.db import SHANGHAI
 from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
-from duban_app import readers
+from duban_app import parse, readers
 from duban_app.catalogue import import_plan
 from duban_app.collect import collect_files, find_files
 from duban_app.context import AppContext
@@ -436,3 +436,41 @@ def test_a_chunk_failing_before_its_turn_passes_the_turn_on(tmp_path: Path) -> N
     order = [int(line.split()[0]) for line in log.read_text().splitlines()]
     assert order == sorted(order)  # every chunk stored in the order it was sent
     assert [line.split()[1] for line in log.read_text().splitlines()][-3:] == ["x", "y", "z"]
+
+
+def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``parse_contents`` reads a chunk a step at a time over all its files; the result is
+    the same as file by file, and a file whose checking fails is quarantined on its own."""
+    folder, _ = inbox
+    ctx = AppContext(Settings(home=tmp_path / "home"))
+    try:
+        import_plan(ctx, PLAN)
+        catalogue, _ = ctx.catalogue()
+        cfg, home = ctx.settings.collection, ctx.settings.home
+        paths = [*find_files(folder)[:11], folder / "说明.xlsx"]  # and a PDF named .xlsx
+        files = [(p, file_sha256(p), parse.load_content(p, cfg.max_file_bytes)) for p in paths]
+        args = (catalogue, ctx.directory, cfg, home)
+        alone = [parse.parse_content(p, sha, data, *args, period=PERIOD) for p, sha, data in files]
+        assert parse.parse_contents(files, *args, period=PERIOD) == alone
+        assert alone[-1].quarantine is not None and all(p.tables for p in alone[:-1])
+
+        broken = next(p for p, parsed in zip(paths, alone, strict=True) if parsed.tables)
+        checked = parse._parse_table
+
+        def failing(table: Any, path: Path, *rest: Any) -> Any:
+            if path == broken:
+                raise ValueError("a checking bug")
+            return checked(table, path, *rest)
+
+        monkeypatch.setattr(parse, "_parse_table", failing)
+        again = parse.parse_contents(files, *args, period=PERIOD)
+    finally:
+        ctx.close()
+    for path, before, after in zip(paths, alone, again, strict=True):
+        if path == broken:
+            assert after.tables == [] and after.quarantine is not None
+            assert "ValueError" in after.quarantine[0] and "a checking bug" in after.quarantine[1]
+        else:
+            assert after == before
