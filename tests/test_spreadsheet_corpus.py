@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.spreadsheets import read_tables, sniff_format
+from connectors.spreadsheets import read_many, read_tables, sniff_format
 from connectors.spreadsheets.text import decode_text
 from duban.domain import SheetTable
 from duban.errors import SubmissionUnreadable
@@ -113,3 +113,24 @@ def test_a_rust_panic_in_calamine_becomes_a_reason(corpus: Path, tmp_path: Path)
         read_tables(damaged)
     assert "damaged" in info.value.reason_en
     assert "损坏" in info.value.reason_zh
+
+
+def _outcome(found: list[SheetTable] | SubmissionUnreadable) -> object:
+    if isinstance(found, SubmissionUnreadable):
+        return ("refused", found.reason_en, found.reason_zh)
+    return found  # SheetTables compare field by field, rows included
+
+
+def test_the_corpus_read_as_one_chunk_gives_what_each_file_read_alone_gives(corpus: Path) -> None:
+    """``read_many`` opens every file, then looks for every table: the same answers, in order,
+    as ``read_tables`` file by file — refusals included, whatever the step that refused."""
+    files = _files(corpus)
+    alone: list[object] = []
+    for path in files:
+        try:
+            alone.append(_outcome(read_tables(path)))
+        except SubmissionUnreadable as exc:
+            alone.append(_outcome(exc))
+    together = [_outcome(found) for found in read_many([(p, p.read_bytes()) for p in files])]
+    assert together == alone
+    assert {type(a) for a in alone} == {tuple, list}  # both kinds of answer are in the chunk

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .headers import SYNONYMS, match_header, normalize_header
 from .hints import find_period, find_unit, normalize_period, parse_date
 from .layout import RawSheet, find_header, table_from_sheet
-from .read import MAX_BYTES, MAX_UNCOMPRESSED, read_content, read_tables
+from .read import MAX_BYTES, MAX_UNCOMPRESSED, read_content, read_many, read_tables
 from .sniff import sniff_format
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "normalize_period",
     "parse_date",
     "read_content",
+    "read_many",
     "read_tables",
     "sniff_format",
     "table_from_sheet",
