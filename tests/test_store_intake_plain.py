@@ -8,7 +8,14 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from duban.collect.intake import ApiEntry, NewSubmission, Received, store_api_page, store_submissions
+from duban.collect.intake import (
+    ApiEntry,
+    NewSubmission,
+    Received,
+    known_files,
+    store_api_page,
+    store_submissions,
+)
 from duban.collect.rows import SUBMISSION, SUBMISSION_COLUMNS, read_rivals, stored_keys
 from duban.domain import Finding, FindingKind
 from duban.store import Store
@@ -182,3 +189,17 @@ def test_api_versions_supersede_through_the_driver(store: Store) -> None:
     assert states == [("h1", "superseded"), ("h2", "accepted")]
     assert note.message_zh == "市经信局报送的“r1”已被2027-01-05 10:00收到的新版本替代"
     assert raw == [{"id": "r1", "day": "2027-01-01"}]
+
+
+def test_known_files_counts_the_sheets_stored_from_each_content(store: Store) -> None:
+    at = datetime(2027, 1, 5, 9, tzinfo=SHANGHAI)
+    two_sheets = [
+        NewSubmission(Received("file", "/inbox/a.xlsx", at, sha256="a" * 64, sheet=sheet), PERIOD, None)
+        for sheet in ("填报表", "补充表")
+    ]
+    store_submissions(store, [*two_sheets, _file("b", "b", at)])
+    # the last hash shares 63 characters with a stored one: a range matches whole hashes only
+    asked = ["a" * 64, "b" * 64, "c" * 64, "a" * 64, "a" * 63 + "b"]
+    assert known_files(store, asked) == {"a" * 64: 2, "b" * 64: 1}
+    many = [f"{i:064x}" for i in range(450)] + ["b" * 64]  # more than one statement's worth
+    assert known_files(store, many) == {"b" * 64: 1}

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from duban.collect.rawstore import file_sha256, keep_raw
 from duban.collect.records import ApiEntry, read_watermark, store_api_page
 from duban.collect.rows import (
@@ -45,6 +43,7 @@ from duban.collect.rows import (
 from duban.domain import Finding, FindingKind, ReportedItem
 from duban.store.bulk import JsonText, insert_returning_ids, insert_rows
 from duban.store.db import Store, now
+from duban.store.fetch import plain_query
 from duban.store.models import SubmissionItemRow
 
 __all__ = [
@@ -83,7 +82,7 @@ def known_files(store: Store, hashes: Sequence[str]) -> dict[str, int]:
     with store.session() as s:
         for i in range(0, len(unique), 200):
             where, params = key_ranges([f"file:{sha}" for sha in unique[i : i + 200]])  # "file:<sha>:<sheet>"
-            for key in s.scalars(text(f"SELECT dedupe_key FROM submission WHERE {where}"), params):
+            for (key,) in plain_query(s, f"SELECT dedupe_key FROM submission WHERE {where}", params):
                 sha = key.split(":", 2)[1]
                 out[sha] = out.get(sha, 0) + 1
     return out

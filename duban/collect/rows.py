@@ -247,17 +247,16 @@ def stored_keys(s: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     return out
 
 
-def key_ranges(stems: Sequence[str]) -> tuple[str, dict[str, Any]]:
-    """SQL (and its parameters) for dedupe keys that start with any ``stem + ":"``.
+def key_ranges(stems: Sequence[str]) -> tuple[str, list[str]]:
+    """SQL (written with ``?``, for ``plain_query``) and its parameters for dedupe keys that start
+    with any ``stem + ":"``.
 
     Ranges on the unique dedupe_key index (";" follows ":"), not LIKE, which SQLite cannot serve
-    from a case-sensitive index; written as text because hundreds of ranges as SQLAlchemy
-    expressions cost more than the query.
+    from a case-sensitive index; plain text because hundreds of ranges as SQLAlchemy
+    expressions, or even as one ``text()`` with named parameters, cost more than the query.
     """
-    sql = " OR ".join(f"(dedupe_key >= :a{k} AND dedupe_key < :b{k})" for k in range(len(stems)))
-    params: dict[str, Any] = {f"a{k}": f"{stem}:" for k, stem in enumerate(stems)}
-    params.update({f"b{k}": f"{stem};" for k, stem in enumerate(stems)})
-    return f"({sql})", params
+    sql = " OR ".join(["(dedupe_key >= ? AND dedupe_key < ?)"] * len(stems))
+    return f"({sql})", [bound for stem in stems for bound in (f"{stem}:", f"{stem};")]
 
 
 def _when(v: datetime) -> datetime:
