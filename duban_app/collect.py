@@ -72,7 +72,7 @@ def _readers(ctx: AppContext, files: int, workers: int | None) -> ReaderPool | N
     url = ctx.settings.db_url
     if count < 2 or files < 2 * count or not _shared_store(url):
         return None
-    catalogue, _ = ctx.catalogue()
+    catalogue, _ = ctx.catalogue(with_units=False)
     cfg, home = ctx.settings.collection, ctx.settings.home
     return reader_pool(catalogue, ctx.directory, cfg, home, workers=count, store_url=url)
 
@@ -101,7 +101,7 @@ def collect_files(
     chunk per transaction; ``on_file`` is called for each file once it is stored, in the order
     given. ``received_at`` (default: the file's modification time) dates each file.
     """
-    catalogue, version = ctx.catalogue()
+    catalogue, version = ctx.catalogue(with_units=False)
     files = [Path(p) for p in paths]
     jobs: list[Job] = [(str(p), received_at(p) if received_at else None) for p in files]
     reading = Reading(catalogue, version, ctx.directory, ctx.settings.collection, ctx.settings.home, period)

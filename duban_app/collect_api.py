@@ -35,7 +35,7 @@ def collect_api(
     """Pull every configured API source page by page; each page and its watermark in one transaction."""
     from connectors.api import fetch_pages, load_sources, resolve_token
 
-    catalogue, version = ctx.catalogue()
+    catalogue, version = ctx.catalogue(with_units=False)
     sources = load_sources(ctx.settings.sources_path)
     if source_names:
         unknown = set(source_names) - {s.name for s in sources}

@@ -48,10 +48,12 @@ class AppContext:
     def directory(self):  # -> duban.units.UnitDirectory
         return _directory(self.settings.units_path, self.cache_dir)
 
-    def catalogue(self, version: int | None = None):  # -> tuple[Catalogue, int]
+    def catalogue(self, version: int | None = None, *, with_units: bool = True):  # -> tuple[Catalogue, int]
+        """The catalogue in force (or ``version``); ``with_units=False``: items without their
+        assignments, all that reading returned files needs (``load_catalogue``)."""
         from duban.store.catalogue import load_catalogue
 
-        return load_catalogue(self.store, version=version, cache_dir=self.cache_dir)
+        return load_catalogue(self.store, version=version, cache_dir=self.cache_dir, with_units=with_units)
 
     @property
     def cache_dir(self) -> Path:

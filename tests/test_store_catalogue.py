@@ -73,3 +73,13 @@ def test_empty_catalogue_is_refused_and_nothing_is_written(store):
 def test_loading_before_import_says_what_to_do(store):
     with pytest.raises(LookupError, match="duban catalogue import"):
         load_catalogue(store)
+
+
+def test_a_catalogue_without_units_has_the_same_items_and_is_kept_apart(store, tmp_path):
+    import_catalogue(store, catalogue(), source_sha256="b" * 64)
+    light, version = load_catalogue(store, cache_dir=tmp_path, with_units=False)
+    whole, same = load_catalogue(store, cache_dir=tmp_path)  # after the light one: not mistaken for it
+    assert version == same
+    assert all(it.assignments for it in whole.items)
+    assert [replace(it, assignments=()) for it in whole.items] == list(light.items)
+    assert load_catalogue(store, cache_dir=tmp_path, with_units=False)[0] is light
