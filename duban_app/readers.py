@@ -28,32 +28,25 @@ import multiprocessing
 import multiprocessing.util
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from duban.domain import Catalogue
 from duban.settings import CollectionConfig
-from duban.store import Store
 from duban.units import UnitDirectory
-from duban_app.parse import ParsedFile, crashed_file, load_content, parse_contents
-from duban_app.receive import Job, Reading, receive_chunk
+from duban_app.parse import ParsedFile, crashed_file
+from duban_app.reader_tasks import ReadJob, init, noop, read_task, receive_task
+from duban_app.receive import Job
 from duban_app.report import CollectReport
 
 __all__ = ["ReaderPool", "reader_pool", "worker_count"]
 
 log = logging.getLogger("duban.collect")
-
-ReadJob = tuple[Path, str]  # (path, sha256)
-_STATE: tuple[Catalogue, UnitDirectory, CollectionConfig, Path, str | None] | None = None
-_STORE: Store | None = None  # the worker's own connection to the store (``receive``)
-_TURNS: tuple[Any, Any] | None = None  # (condition, next ticket to store): see ``_Turn``
 
 
 def worker_count(configured: int) -> int:
@@ -78,130 +71,6 @@ def _start_method() -> Any:
     mp = multiprocessing.get_context("forkserver")
     mp.set_forkserver_preload(["duban_app.readers"])
     return mp
-
-
-def _init(
-    owner: int,
-    catalogue: Catalogue,
-    directory: UnitDirectory,
-    cfg: CollectionConfig,
-    home: Path,
-    store_url: str | None,
-    turns: tuple[Any, Any] | None,
-) -> None:
-    global _STATE, _STORE, _TURNS
-    _STATE = (catalogue, directory, cfg, home, store_url)
-    _STORE = None  # never the parent's engine: connections do not survive a fork
-    _TURNS = turns
-    gc.freeze()  # what the reader was given lives as long as it does: never worth scanning
-    gc.set_threshold(20_000, 20, 20)  # parsing allocates many short-lived objects, few cycles
-    threading.Thread(target=_watch, args=(owner,), name="duban-reader-owner", daemon=True).start()
-
-
-def _watch(owner: int) -> None:
-    """Leave when the process that owns the pool is gone (killed, crashed): nothing else would
-    stop an idle reader. Its parent — the owner, or the forkserver, which leaves with the owner —
-    changes when it dies (a killed owner can stay a zombie, so its pid alone would not tell)."""
-    parent = os.getppid()
-    while True:
-        time.sleep(1)
-        if os.getppid() != parent:
-            os._exit(0)
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # a pid reused by another user's process: the owner is gone
-            os._exit(0)
-
-
-def _noop() -> None:
-    return None
-
-
-def _read_chunk(jobs: list[ReadJob], period: str | None) -> list[ParsedFile]:
-    assert _STATE is not None, "reader worker started without its state"
-    catalogue, directory, cfg, home, _ = _STATE
-    with _no_collection():
-        files = [(p, sha, load_content(p, cfg.max_file_bytes)) for p, sha in jobs]
-        return parse_contents(files, catalogue, directory, cfg, home, period=period)
-
-
-def _receive_chunk(jobs: list[Job], ticket: int, period: str | None, version: int) -> list[CollectReport]:
-    global _STORE
-    assert _STATE is not None, "reader worker started without its state"
-    catalogue, directory, cfg, home, url = _STATE
-    assert url is not None, "a pool made without a store cannot store"
-    turn = _Turn(ticket)
-    try:
-        if _STORE is None:
-            _STORE = Store(url)  # migrated by the owner already
-        with _no_collection():
-            reading = Reading(catalogue, version, directory, cfg, home, period)
-            return receive_chunk(_STORE, jobs, reading, turn=turn)
-    finally:
-        turn.pass_on()  # a chunk that failed before storing still hands the turn on, in order
-
-
-#: A reader waits this long at most for the chunk before its own to be stored: far longer than
-#: any chunk takes, so only a lost turn (a bug) ends there — with an error, not a hang.
-TURN_TIMEOUT_S = 900.0
-
-
-class _Turn:
-    """Store chunks in the order they were sent, whichever reader finishes reading first: the
-    first of two files with the same content keeps its name, and of a unit's files with the
-    same arrival time the one given later wins, as when one process reads them all.
-
-    Chunks leave the queue in order, so every ticket before this one is on a reader already;
-    each hands the turn on exactly once — after storing, or in ``pass_on`` when its chunk
-    failed before it got there — so no reader waits for a turn that never comes. (A reader
-    that dies breaks the pool, which stops the others.)
-    """
-
-    def __init__(self, ticket: int) -> None:
-        self.ticket = ticket
-        self.done = False
-
-    def _wait(self) -> None:
-        assert _TURNS is not None
-        cond, following = _TURNS
-        with cond:
-            if cond.wait_for(lambda: following.value >= self.ticket, timeout=TURN_TIMEOUT_S):
-                return
-        self._hand_on()  # unblock the chunks after this one, then fail this one
-        raise RuntimeError(f"chunk {self.ticket}: the chunks before it were never stored")
-
-    def __enter__(self) -> None:
-        self._wait()
-
-    def __exit__(self, *exc: object) -> None:
-        self._hand_on()
-
-    def pass_on(self) -> None:
-        if not self.done:
-            self._wait()
-            self._hand_on()
-
-    def _hand_on(self) -> None:
-        assert _TURNS is not None
-        cond, following = _TURNS
-        with cond:
-            following.value = max(following.value, self.ticket + 1)
-            cond.notify_all()
-        self.done = True
-
-
-@contextmanager
-def _no_collection() -> Iterator[None]:
-    """Reading makes many short-lived objects and hardly any cycles: no collections while a
-    chunk is read, one young collection after it (what survives is the chunk's result)."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.collect(0)
 
 
 class ReaderPool:
@@ -230,7 +99,7 @@ class ReaderPool:
             turns = (mp.Condition(), mp.Value("q", 0, lock=False)) if self.state[4] else None
             self._tickets = 0
             executor = ProcessPoolExecutor(
-                self.workers, mp_context=mp, initializer=_init, initargs=(os.getpid(), *self.state, turns)
+                self.workers, mp_context=mp, initializer=init, initargs=(os.getpid(), *self.state, turns)
             )
             # The processes start at the first task. Objects alive now are frozen out of the
             # collector while they do: a forked reader would otherwise scan (and so copy) the
@@ -238,7 +107,7 @@ class ReaderPool:
             frozen_already = gc.get_freeze_count() > 0  # by the caller, for its own reasons: keep it
             gc.freeze()
             try:
-                for f in [executor.submit(_noop) for _ in range(self.workers)]:
+                for f in [executor.submit(noop) for _ in range(self.workers)]:
                     f.result()
             finally:
                 if not frozen_already:
@@ -274,7 +143,7 @@ class ReaderPool:
         """Parse every (path, sha256), yielding in the order given."""
         home = self.state[3]
         crashed = lambda job: crashed_file(*job, home)  # noqa: E731
-        return self._run(_read_chunk, (period,), jobs, chunk, crashed, ordered=False)
+        return self._run(read_task, (period,), jobs, chunk, crashed, ordered=False)
 
     def receive(
         self,
@@ -288,7 +157,7 @@ class ReaderPool:
         """Read and store every (path, received_at), each chunk in one transaction of the worker
         (``duban_app.receive``); a report per file, in the order given. ``crashed`` stores, in
         this process, a file whose reading killed a worker twice."""
-        return self._run(_receive_chunk, (period, version), jobs, chunk, crashed, ordered=True)
+        return self._run(receive_task, (period, version), jobs, chunk, crashed, ordered=True)
 
     def _run(
         self,

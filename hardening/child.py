@@ -6,6 +6,8 @@ everything once and reads one JSON command per line on stdin::
 
     {"job": "collect" | "reconcile" | "remind" | "api", "env": {...}, "args": {...}}
 
+and ``{"job": "quit"}`` to leave.
+
 For each it forks a child that sets the environment, runs the job through the same
 ``duban_app`` functions the CLI and the flows call, and prints ``pid N``, ``ready``, a
 ``progress …`` line per file or notice, then ``done {json}`` or ``error Type: message``.
@@ -135,6 +137,8 @@ def main() -> None:
         if not line.strip():
             continue
         cmd = json.loads(line)
+        if cmd.get("job") == "quit":  # not EOF alone: processes forked by the test process (its
+            break  # kept reader pool) inherit the write end of this stdin and keep it open
         pid = os.fork()
         if pid == 0:
             _child(cmd)

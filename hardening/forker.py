@@ -86,6 +86,11 @@ class Forker:
     ) -> None:
         assert self.proc is not None
         if self.proc.stdin:
+            try:
+                self.proc.stdin.write(b'{"job": "quit"}\n')
+                self.proc.stdin.flush()
+            except OSError:  # the helper is gone already
+                pass
             self.proc.stdin.close()
         try:
             self.proc.wait(timeout=30)

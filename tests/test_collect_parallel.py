@@ -24,7 +24,7 @@ from duban.settings import REPO_ROOT, Settings
 from duban.store import Store, open_store
 from duban.store.db import SHANGHAI
 from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
-from duban_app import parse, readers
+from duban_app import parse, reader_tasks
 from duban_app.catalogue import import_plan
 from duban_app.collect import collect_files, find_files
 from duban_app.context import AppContext
@@ -392,8 +392,8 @@ def _running(pid: int) -> bool:
 
 
 def _turn_task(jobs: list[str], ticket: int, log: str) -> list[str]:
-    """A reader task shaped like ``readers._receive_chunk``: fails before storing on "boom"."""
-    turn = readers._Turn(ticket)
+    """A reader task shaped like ``reader_tasks.receive_task``: fails before storing on "boom"."""
+    turn = reader_tasks.Turn(ticket)
     try:
         if jobs[0] == "boom":
             raise ValueError("failed before its turn")
