@@ -457,14 +457,14 @@ def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
         assert alone[-1].quarantine is not None and all(p.tables for p in alone[:-1])
 
         broken = next(p for p, parsed in zip(paths, alone, strict=True) if parsed.tables)
-        checked = parse._parse_table
+        checked = parse.validate_table
 
-        def failing(table: Any, path: Path, *rest: Any) -> Any:
-            if path == broken:
+        def failing(table: Any, *rest: Any, **kw: Any) -> Any:
+            if table.source == str(broken):
                 raise ValueError("a checking bug")
-            return checked(table, path, *rest)
+            return checked(table, *rest, **kw)
 
-        monkeypatch.setattr(parse, "_parse_table", failing)
+        monkeypatch.setattr(parse, "validate_table", failing)
         again = parse.parse_contents(files, *args, period=PERIOD)
     finally:
         ctx.close()

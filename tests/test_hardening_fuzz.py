@@ -218,14 +218,14 @@ def test_collect_quarantines_a_file_whose_reader_panics_and_goes_on(
     from duban_app.catalogue import import_plan
     from duban_app.context import AppContext
 
-    real = read._open
+    real = read._screen
 
     def opening(path: Path, *args: object) -> object:
         if path.name == "panics.xlsx":
             raise _Panic("range end index 43527 out of range for slice of length 7")
         return real(path, *args)
 
-    monkeypatch.setattr(read, "_open", opening)
+    monkeypatch.setattr(read, "_screen", opening)
     bad, good = tmp_path / "panics.xlsx", tmp_path / "good.csv"
     bad.write_bytes(b"PK\x03\x04 not really")
     good.write_text("任务编码,完成状态,本期进展情况\nT01,推进中,进展\n", encoding="utf-8")
