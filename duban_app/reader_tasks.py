@@ -49,24 +49,31 @@ def init(
     _TURNS = turns
     gc.freeze()  # what the reader was given lives as long as it does: never worth scanning
     gc.set_threshold(20_000, 20, 20)  # parsing allocates many short-lived objects, few cycles
-    threading.Thread(target=_watch, args=(owner,), name="duban-reader-owner", daemon=True).start()
+    # the parent is read here, before the owner can see this reader ready: read in the thread, it
+    # could be read after the owner died, as the process the reader was handed to, and never change
+    watch = (owner, os.getppid())
+    threading.Thread(target=_watch, args=watch, name="duban-reader-owner", daemon=True).start()
 
 
-def _watch(owner: int) -> None:
+def _watch(owner: int, parent: int) -> None:
     """Leave when the process that owns the pool is gone (killed, crashed): nothing else would
     stop an idle reader. Its parent — the owner, or the forkserver, which leaves with the owner —
-    changes when it dies (a killed owner can stay a zombie, so its pid alone would not tell)."""
-    parent = os.getppid()
+    changes when it dies; a killed owner can also stay a zombie, whose pid still takes signals."""
     while True:
         time.sleep(1)
-        if os.getppid() != parent:
+        if os.getppid() != parent or _gone(owner):
             os._exit(0)
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # a pid reused by another user's process: the owner is gone
-            os._exit(0)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # PermissionError: the pid went to another user
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):  # no /proc (not Linux): the parent check above decides
+        return False
 
 
 def noop() -> None:

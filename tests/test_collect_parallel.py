@@ -351,6 +351,12 @@ from duban_app.context import AppContext
 from duban_app.readers import ReaderPool
 from tests.test_collect_parallel import PLAN
 
+if sys.argv[2] == "late":  # each reader's watch starts after the owner has died
+    import time
+    import duban_app.reader_tasks as tasks
+    watch = tasks._watch
+    tasks._watch = lambda *args: (time.sleep(3), watch(*args))
+
 ctx = AppContext(Settings(home=Path(sys.argv[1])))
 import_plan(ctx, PLAN)
 catalogue, _ = ctx.catalogue()
@@ -360,9 +366,14 @@ os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no atexit: as when the OOM 
 """
 
 
-def test_readers_leave_when_the_process_that_owns_them_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watch", ["at once", "late"])
+def test_readers_leave_when_the_process_that_owns_them_is_killed(tmp_path: Path, watch: str) -> None:
+    """The owner's death is seen by the parent pid the reader noted at start, and by the owner
+    turning zombie: ``run`` reads the owner's output until every reader has left, so a reader
+    that stayed would keep the owner unreaped and itself alive for ever (a watch that read its
+    parent only after the owner died did, now and then, under load)."""
     done = subprocess.run(
-        [sys.executable, "-c", _ORPHAN, str(tmp_path / "home")],
+        [sys.executable, "-c", _ORPHAN, str(tmp_path / "home"), watch],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
