@@ -465,6 +465,12 @@ def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
         args = (catalogue, ctx.directory, cfg, home)
         alone = [parse.parse_content(p, sha, data, *args, period=PERIOD) for p, sha, data in files]
         assert parse.parse_contents(files, *args, period=PERIOD) == alone
+        big = max(len(data or b"") for _, _, data in files)
+        monkeypatch.setattr(parse, "_STEP_BYTES", big + 1)  # bigger files go a few at a time
+        groups = parse._groups(files)
+        assert 1 < len(groups) < len(files) and [f for g in groups for f in g] == files
+        assert parse.parse_contents(files, *args, period=PERIOD) == alone
+        monkeypatch.undo()
         assert alone[-1].quarantine is not None and all(p.tables for p in alone[:-1])
 
         broken = next(p for p, parsed in zip(paths, alone, strict=True) if parsed.tables)
