@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -135,41 +135,65 @@ def _store(store: Store, pending: list[tuple[CollectReport, int, list[NewSubmiss
         _tally(rep, tables, entries, [next(outcomes) for _ in entries])
 
 
+#: Bytes of files loaded at once: a chunk of typical files (tens of KB each) is one group; files
+#: near the size limit are read, hashed and parsed a few at a time, and stored with the rest.
+_GROUP_BYTES = 32_000_000
+
+Loaded = tuple[Job, tuple[bytes | None, str | None, str | None], CollectReport]
+
+
+def _loaded(jobs: Sequence[Job], reports: list[CollectReport], max_bytes: int) -> Iterator[list[Loaded]]:
+    """The chunk's files loaded (``_load``), in runs of at most ``_GROUP_BYTES`` (one file at least)."""
+    group: list[Loaded] = []
+    size = 0
+    for job, rep in zip(jobs, reports, strict=True):
+        one = _load(Path(job[0]), max_bytes)
+        n = len(one[0] or b"")
+        if group and size + n > _GROUP_BYTES:
+            yield group
+            group, size = [], 0
+        group.append((job, one, rep))
+        size += n
+    if group:
+        yield group
+
+
 def receive_chunk(
     store: Store, jobs: Sequence[Job], reading: Reading, *, turn: AbstractContextManager[Any] | None = None
 ) -> list[CollectReport]:
     """Hash, read and store a chunk of files in one transaction; a report per file, in order.
     Never raises for bad content: a file that cannot be used is stored quarantined. ``turn`` is
     entered around the storing (the reader pool stores chunks in the order they were sent).
-    The chunk is read a step at a time over all its files (``parse_contents``)."""
-    loaded = [_load(Path(p), reading.cfg.max_file_bytes) for p, _ in jobs]
-    known = known_files(store, [sha for _, sha, _ in loaded if sha])
+    The chunk is read a step at a time over all its files (``parse_contents``), big files a few
+    at a time (``_GROUP_BYTES``)."""
     reports = [CollectReport(files=1) for _ in jobs]
     pending: list[tuple[CollectReport, int, list[NewSubmission]]] = []
     first: dict[str, list[NewSubmission]] = {}  # content read earlier in this chunk: its entries
     again: list[tuple[CollectReport, str]] = []
-    todo: list[Content] = []
-    slots: list[tuple[int, datetime | None]] = []  # where each file of ``todo`` goes in ``pending``
-    for (name, at), (data, sha, why), rep in zip(jobs, loaded, reports, strict=True):
-        path = Path(name)
-        if sha is None:
-            log.error("%s: cannot open: %s", path, why)
-            pending.append((rep, 0, [_unopened(path, at or now(), why or "", reading)]))
-        elif sha in known:  # the same content was stored before (under any name)
-            rep.submissions_known += known[sha]
-        elif sha in first:  # ... or is about to be, from an earlier file of this chunk
-            again.append((rep, sha))
-        else:
-            first[sha] = []
-            todo.append((path, sha, data))
-            slots.append((len(pending), at))
-            pending.append((rep, 0, first[sha]))  # filled in once the chunk is read
-    r = reading
-    parsed = parse_contents(todo, r.catalogue, r.directory, r.cfg, r.home, period=r.period)
-    for done, (slot, at) in zip(parsed, slots, strict=True):
-        rep, _, entries = pending[slot]
-        entries += _entries(done, at or _received_at(done.path), reading)
-        pending[slot] = (rep, len(done.tables), entries)
+    for group in _loaded(jobs, reports, reading.cfg.max_file_bytes):
+        known = known_files(store, [sha for _, (_, sha, _), _ in group if sha])
+        todo: list[Content] = []
+        slots: list[tuple[int, datetime | None]] = []  # where each file of ``todo`` goes in ``pending``
+        for (name, at), (data, sha, why), rep in group:
+            path = Path(name)
+            if sha is None:
+                log.error("%s: cannot open: %s", path, why)
+                pending.append((rep, 0, [_unopened(path, at or now(), why or "", reading)]))
+            elif sha in known:  # the same content was stored before (under any name)
+                rep.submissions_known += known[sha]
+            elif sha in first:  # ... or is about to be, from an earlier file of this chunk
+                again.append((rep, sha))
+            else:
+                first[sha] = []
+                todo.append((path, sha, data))
+                slots.append((len(pending), at))
+                pending.append((rep, 0, first[sha]))  # filled in once the group is read
+        r = reading
+        parsed = parse_contents(todo, r.catalogue, r.directory, r.cfg, r.home, period=r.period)
+        for done, (slot, at) in zip(parsed, slots, strict=True):
+            rep, _, entries = pending[slot]
+            entries += _entries(done, at or _received_at(done.path), reading)
+            pending[slot] = (rep, len(done.tables), entries)
     with turn or nullcontext():
         _store(store, pending)
     for rep, sha in again:

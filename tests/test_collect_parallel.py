@@ -24,12 +24,13 @@ from duban.settings import REPO_ROOT, Settings
 from duban.store import Store, open_store
 from duban.store.db import SHANGHAI
 from duban.store.models import FindingRow, SubmissionItemRow, SubmissionRow
-from duban_app import parse, reader_tasks
+from duban_app import parse, reader_tasks, receive
 from duban_app.catalogue import import_plan
 from duban_app.collect import collect_files, find_files
 from duban_app.context import AppContext
 from duban_app.readers import ReaderPool
 from duban_app.receive import Reading, receive_crashed
+from duban_app.report import CollectReport
 from duban_app.simulate import generate_quarter
 from tests.builders import reported
 from tests.conftest import _truncate
@@ -491,3 +492,24 @@ def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
             assert "ValueError" in after.quarantine[0] and "a checking bug" in after.quarantine[1]
         else:
             assert after == before
+
+
+def test_a_chunk_of_big_files_is_read_a_few_at_a_time_and_stored_as_one(
+    inbox: tuple[Path, dict[str, datetime]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``receive_chunk`` loads at most ``_GROUP_BYTES`` of files at once: with a budget of a
+    few files the store ends the same — the renamed copy, in another group than its original,
+    still known — as with the whole chunk at once."""
+    folder, arrivals = inbox
+    whole = _collect(tmp_path / "whole", folder, arrivals, workers=1)
+    sizes = sorted(p.stat().st_size for p in find_files(folder))
+    monkeypatch.setattr(receive, "_GROUP_BYTES", sum(sizes[-3:]))
+    groups = list(
+        receive._loaded([(str(p), None) for p in find_files(folder)], [CollectReport()] * len(sizes), 10**9)
+    )
+    assert len(groups) > 3
+    group_of = {Path(job[0]).name: i for i, group in enumerate(groups) for job, _, _ in group}
+    copy = next(name for name in group_of if name.startswith("copy-of-"))
+    assert group_of[copy] != group_of[copy.removeprefix("copy-of-")]
+    assert _collect(tmp_path / "groups", folder, arrivals, workers=1) == whole
+    assert whole["report"]["submissions_known"] == 1
