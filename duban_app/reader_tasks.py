@@ -43,6 +43,7 @@ def init(
     store_url: str | None,
     turns: tuple[Any, Any] | None,
 ) -> None:
+    """The pool's initializer: what every chunk of this reader is read against, given once."""
     global _STATE, _STORE, _TURNS
     _STATE = (catalogue, directory, cfg, home, store_url)
     _STORE = None  # never the parent's engine: connections do not survive a fork
