@@ -19,10 +19,10 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.spreadsheets import read_content, read_many
 from duban.collect.identify import Identity, identify
@@ -35,10 +35,12 @@ from duban.settings import CollectionConfig
 from duban.units import UnitDirectory
 
 __all__ = [
+    "GROUP_BYTES",
     "Content",
     "ParsedFile",
     "ParsedTable",
     "crashed_file",
+    "in_groups",
     "load_content",
     "parse_content",
     "parse_contents",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("duban.collect")
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,9 +123,9 @@ def load_content(path: Path, max_bytes: int) -> bytes | None:
         return None
 
 
-#: Bytes of files taken a step at a time together: typical returned files are tens of KB (a
-#: chunk of 64 is one group); near the size limit a few at a time.
-_STEP_BYTES = 32_000_000
+#: Bytes of files loaded and read a step at a time together (``in_groups``): typical returned
+#: files are tens of KB (a chunk of 64 is one group); near the size limit a few at a time.
+GROUP_BYTES = 32_000_000
 
 #: (path, sha256, bytes or None when not loaded) of one received file (``load_content``)
 Content = tuple[Path, str, bytes | None]
@@ -164,13 +167,9 @@ def parse_contents(
     The same work as file by file, in another order: each step's code and data stay in the
     processor's caches across the chunk instead of being evicted by the next step's. For
     2,000 typical files: 10–15% less CPU with the copies, reads and checks apart, another 5%
-    with the finer steps (alternating single-process runs; benchmarks/README.md).
+    with the finer steps (alternating single-process runs; benchmarks/README.md). Every
+    workbook of a step is open at once: callers load big files a few at a time (``in_groups``).
     """
-    if len(files) > 1 and sum(len(data or b"") for _, _, data in files) > _STEP_BYTES:
-        out: list[ParsedFile] = []
-        for group in _groups(files):
-            out += parse_contents(group, catalogue, directory, cfg, home, period=period, sender=sender)
-        return out
     out = [_kept(path, sha256, data, home) for path, sha256, data in files]
     limits = {"max_bytes": cfg.max_file_bytes, "max_uncompressed": cfg.max_uncompressed_bytes}
     read = read_many([(path, data) for path, _, data in files], **limits)
@@ -191,19 +190,21 @@ def parse_contents(
     return out
 
 
-def _groups(files: Sequence[Content]) -> list[list[Content]]:
-    """``files`` in runs of at most ``_STEP_BYTES`` (a file larger than that alone): every
-    workbook of a step is open and every sheet of it read at once, so big files go fewer at a time."""
-    groups: list[list[Content]] = [[]]
-    size = 0
-    for f in files:
-        n = len(f[2] or b"")
-        if groups[-1] and size + n > _STEP_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append(f)
-        size += n
-    return groups
+def in_groups(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """``items`` in runs of at most ``GROUP_BYTES`` by ``size`` (an item larger than that alone),
+    taken from ``items`` as they come: a caller that loads files lazily holds one group at a time
+    (and every workbook of a step is open, every sheet of it read, at once)."""
+    group: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if group and total + n > GROUP_BYTES:
+            yield group
+            group, total = [], 0
+        group.append(item)
+        total += n
+    if group:
+        yield group
 
 
 def _step(parsed: ParsedFile, step: Callable[..., Any], *args: Any) -> Any:

@@ -22,7 +22,7 @@ from duban.domain import Catalogue
 from duban.settings import CollectionConfig
 from duban.store import Store
 from duban.units import UnitDirectory
-from duban_app.parse import ParsedFile, load_content, parse_contents
+from duban_app.parse import ParsedFile, in_groups, load_content, parse_contents
 from duban_app.receive import Job, Reading, receive_chunk
 from duban_app.report import CollectReport
 
@@ -85,8 +85,11 @@ def read_task(jobs: list[ReadJob], period: str | None) -> list[ParsedFile]:
     assert _STATE is not None, "reader worker started without its state"
     catalogue, directory, cfg, home, _ = _STATE
     with _no_collection():
-        files = [(p, sha, load_content(p, cfg.max_file_bytes)) for p, sha in jobs]
-        return parse_contents(files, catalogue, directory, cfg, home, period=period)
+        loading = ((p, sha, load_content(p, cfg.max_file_bytes)) for p, sha in jobs)
+        groups = in_groups(loading, lambda f: len(f[2] or b""))
+        return [
+            one for g in groups for one in parse_contents(g, catalogue, directory, cfg, home, period=period)
+        ]
 
 
 def receive_task(jobs: list[Job], ticket: int, period: str | None, version: int) -> list[CollectReport]:

@@ -37,7 +37,7 @@ from duban.settings import CollectionConfig
 from duban.store import Store
 from duban.store.db import SHANGHAI, now
 from duban.units import UnitDirectory
-from duban_app.parse import Content, ParsedFile, crashed_file, load_content, parse_contents
+from duban_app.parse import Content, ParsedFile, crashed_file, in_groups, load_content, parse_contents
 from duban_app.report import CollectReport
 
 __all__ = ["Job", "Reading", "receive_chunk", "receive_crashed"]
@@ -135,27 +135,14 @@ def _store(store: Store, pending: list[tuple[CollectReport, int, list[NewSubmiss
         _tally(rep, tables, entries, [next(outcomes) for _ in entries])
 
 
-#: Bytes of files loaded at once: a chunk of typical files (tens of KB each) is one group; files
-#: near the size limit are read, hashed and parsed a few at a time, and stored with the rest.
-_GROUP_BYTES = 32_000_000
-
 Loaded = tuple[Job, tuple[bytes | None, str | None, str | None], CollectReport]
 
 
 def _loaded(jobs: Sequence[Job], reports: list[CollectReport], max_bytes: int) -> Iterator[list[Loaded]]:
-    """The chunk's files loaded (``_load``), in runs of at most ``_GROUP_BYTES`` (one file at least)."""
-    group: list[Loaded] = []
-    size = 0
-    for job, rep in zip(jobs, reports, strict=True):
-        one = _load(Path(job[0]), max_bytes)
-        n = len(one[0] or b"")
-        if group and size + n > _GROUP_BYTES:
-            yield group
-            group, size = [], 0
-        group.append((job, one, rep))
-        size += n
-    if group:
-        yield group
+    """The chunk's files loaded (``_load``) as they are needed, in runs of at most
+    ``parse.GROUP_BYTES`` (one file at least)."""
+    loading = ((job, _load(Path(job[0]), max_bytes), rep) for job, rep in zip(jobs, reports, strict=True))
+    return in_groups(loading, lambda one: len(one[1][0] or b""))
 
 
 def receive_chunk(
@@ -165,7 +152,7 @@ def receive_chunk(
     Never raises for bad content: a file that cannot be used is stored quarantined. ``turn`` is
     entered around the storing (the reader pool stores chunks in the order they were sent).
     The chunk is read a step at a time over all its files (``parse_contents``), big files a few
-    at a time (``_GROUP_BYTES``)."""
+    at a time (``parse.GROUP_BYTES``)."""
     reports = [CollectReport(files=1) for _ in jobs]
     pending: list[tuple[CollectReport, int, list[NewSubmission]]] = []
     first: dict[str, list[NewSubmission]] = {}  # content read earlier in this chunk: its entries

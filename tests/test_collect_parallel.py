@@ -467,10 +467,10 @@ def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
         alone = [parse.parse_content(p, sha, data, *args, period=PERIOD) for p, sha, data in files]
         assert parse.parse_contents(files, *args, period=PERIOD) == alone
         big = max(len(data or b"") for _, _, data in files)
-        monkeypatch.setattr(parse, "_STEP_BYTES", big + 1)  # bigger files go a few at a time
-        groups = parse._groups(files)
+        monkeypatch.setattr(parse, "GROUP_BYTES", big + 1)  # bigger files go a few at a time
+        groups = list(parse.in_groups(iter(files), lambda f: len(f[2] or b"")))
         assert 1 < len(groups) < len(files) and [f for g in groups for f in g] == files
-        assert parse.parse_contents(files, *args, period=PERIOD) == alone
+        assert [p for g in groups for p in parse.parse_contents(g, *args, period=PERIOD)] == alone
         monkeypatch.undo()
         assert alone[-1].quarantine is not None and all(p.tables for p in alone[:-1])
 
@@ -497,13 +497,13 @@ def test_a_chunk_read_step_by_step_gives_what_each_file_read_alone_gives(
 def test_a_chunk_of_big_files_is_read_a_few_at_a_time_and_stored_as_one(
     inbox: tuple[Path, dict[str, datetime]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``receive_chunk`` loads at most ``_GROUP_BYTES`` of files at once: with a budget of a
+    """``receive_chunk`` loads at most ``parse.GROUP_BYTES`` of files at once: with a budget of a
     few files the store ends the same — the renamed copy, in another group than its original,
     still known — as with the whole chunk at once."""
     folder, arrivals = inbox
     whole = _collect(tmp_path / "whole", folder, arrivals, workers=1)
     sizes = sorted(p.stat().st_size for p in find_files(folder))
-    monkeypatch.setattr(receive, "_GROUP_BYTES", sum(sizes[-3:]))
+    monkeypatch.setattr(parse, "GROUP_BYTES", sum(sizes[-3:]))
     groups = list(
         receive._loaded([(str(p), None) for p in find_files(folder)], [CollectReport()] * len(sizes), 10**9)
     )
