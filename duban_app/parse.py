@@ -11,8 +11,10 @@ JSON would only double what the writer stores (it was 30% of the bytes written).
 submission's ``meta["rows"]`` says how many rows were read.
 
 Example:
-    >>> parsed = parse_file(Path("inbox/市大数据局.xlsx"), sha, catalogue, directory, cfg)
-    >>> [(t.unit, t.period, len(t.items)) for t in parsed.tables]
+    >>> path = Path("inbox/市大数据局.xlsx")
+    >>> data = load_content(path, cfg.max_file_bytes)
+    >>> parsed = parse_content(path, sha, data, catalogue, directory, cfg, home)
+    >>> [(t.unit, t.period, len(t.item_rows)) for t in parsed.tables]
     [('市大数据局', '2026Q4', 12)]
 """
 
@@ -44,7 +46,6 @@ __all__ = [
     "load_content",
     "parse_content",
     "parse_contents",
-    "parse_file",
 ]
 
 log = logging.getLogger("duban.collect")
@@ -98,22 +99,6 @@ def _checked(table: SheetTable, ident: Identity, catalogue: Catalogue, cfg: Coll
     )
 
 
-def parse_file(
-    path: Path,
-    sha256: str,
-    catalogue: Catalogue,
-    directory: UnitDirectory,
-    cfg: CollectionConfig,
-    home: Path,
-    *,
-    period: str | None = None,
-    sender: str | None = None,
-) -> ParsedFile:
-    """Keep the raw copy, read every table, identify and validate it; never raises for bad content."""
-    data = load_content(path, cfg.max_file_bytes)
-    return parse_content(path, sha256, data, catalogue, directory, cfg, home, period=period, sender=sender)
-
-
 def load_content(path: Path, max_bytes: int) -> bytes | None:
     """The file's bytes, or None when the reader refuses to load them (over ``max_bytes``,
     empty, unreadable): ``read_tables`` then says why, from the path."""
@@ -143,7 +128,8 @@ def parse_content(
     period: str | None = None,
     sender: str | None = None,
 ) -> ParsedFile:
-    """``parse_file`` on bytes already read (``load_content``): the file is read from disk once,
+    """Keep the raw copy, read every table, identify and validate it, on bytes already read
+    (``load_content``); never raises for bad content. The file is read from disk once,
     its bytes feed the hash, the raw copy and the reader (a file over the size limit is copied,
     not loaded, and refused by ``read_tables``)."""
     files = [(path, sha256, data)]
